@@ -1,0 +1,1 @@
+"""Power sources: jtop (Jetson), NVML (desktop NVIDIA), sim (a simulated Jetson), none."""
