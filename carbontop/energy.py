@@ -104,10 +104,12 @@ class CounterIntegrator:
         """A lost source does not break a hardware counter."""
 
     def reading(self) -> EnergyReading:
-        measured = (self._last_t - self._first_t) if self._first_t is not None and self._last_t else 0.0
+        if self._first_t is None or self._last_t is None:
+            return EnergyReading(self._energy_j, self._samples, 0.0, 0.0)
+        measured = self._last_t - self._first_t
         return EnergyReading(self._energy_j, self._samples, measured, 0.0)
 
 
 def rectangle_1s_energy_j(powers_w: list[float]) -> float:
-    """The original script's method: each sample taken as exactly one second. For comparison only."""
+    """The original script's method: each sample taken as exactly one second (comparison only)."""
     return float(sum(powers_w))

@@ -20,8 +20,8 @@ class PowerSource(Protocol):
 
     ``open()`` connects (or raises :class:`SourceUnavailable`) and fills ``info``. ``start(sink)``
     begins delivering events from a background thread: each new :class:`PowerSample` (repeated
-    sensor timestamps already dropped, milliwatts already watts, negatives already clamped) and each
-    :class:`SourceStatus` change (lost, regained). ``close()`` stops the thread and returns promptly.
+    sensor timestamps already dropped, milliwatts already watts, negatives already clamped) and
+    each :class:`SourceStatus` change (lost, regained). ``close()`` stops the thread promptly.
     """
 
     info: SourceInfo

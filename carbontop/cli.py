@@ -1,0 +1,372 @@
+"""The command line: options only; hands a Settings value to the engine.
+
+Heavy modules (CodeCarbon, Textual, the engine) are imported inside the commands, so that
+``carbontop --help`` and ``carbontop list`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from carbontop import __version__
+from carbontop.errors import BadInput, CarbontopError
+
+log = logging.getLogger("carbontop.cli")
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad input as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BadInput(f"{message} (see carbontop --help)")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+
+
+def _gpu_indices(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a GPU index list like 0,1") from None
+
+
+def _common_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("measuring")
+    g.add_argument("--gpu-source", choices=None, metavar="{auto,jtop,nvml,sim,none}",
+                   help="where GPU power comes from (default: auto)")
+    g.add_argument("--demo", action="store_true", help="a simulated Jetson (= --gpu-source sim)")
+    g.add_argument("--sim-board", metavar="BOARD", help="simulated board (default: agx-orin)")
+    g.add_argument("--seed", type=int, help="noise seed of the simulated board")
+    g.add_argument("--interval", dest="interval_s", type=_positive_float, metavar="S",
+                   help="power sampling interval in seconds (default: 0.5)")
+    g.add_argument("--gpu-index", dest="gpu_indices", type=_gpu_indices, metavar="I[,I]",
+                   help="NVML GPUs to measure (default: all)")
+    g.add_argument("--country", metavar="ISO3", help="grid country for carbon intensity, e.g. FRA")
+    g.add_argument("--region", metavar="R", help="grid region within --country, e.g. california")
+    g.add_argument("--carbon-intensity", type=_positive_float, metavar="G",
+                   help="carbon intensity override, g CO2e per kWh")
+    g.add_argument("--output-dir", type=Path, metavar="DIR",
+                   help="where the CSVs go (default: the current directory)")
+    g.add_argument("--workload-file", type=Path, metavar="PATH.py",
+                   help="load workloads from this Python file too")
+    g.add_argument("--duration", dest="duration_s", type=_positive_float, metavar="S",
+                   help="measured window in seconds (default: 30)")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = _Parser(
+        prog="carbontop", parents=[common],
+        description="Watts, kWh and CO2 of PyTorch workloads on Jetson boards, NVIDIA GPUs and "
+                    "CPUs. Without a command: the dashboard.")
+    parser.add_argument("--version", action="version", version=f"carbontop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    run = sub.add_parser("run", parents=[common], help="run one workload headless and summarise")
+    run.add_argument("workload", help="workload name (carbontop list)")
+    run.add_argument("--param", action="append", default=[], metavar="K=V",
+                     help="workload parameter, repeatable (e.g. --param size=2048)")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    lst = sub.add_parser("list", parents=[common], help="list the workloads")
+    lst.add_argument("--json", action="store_true")
+    det = sub.add_parser("detect", parents=[common], help="which sources answer here")
+    det.add_argument("--json", action="store_true")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Any:
+    from carbontop.config import build_settings
+
+    values = {k: getattr(args, k, None) for k in (
+        "gpu_source", "sim_board", "seed", "interval_s", "country", "region", "carbon_intensity",
+        "output_dir", "gpu_indices", "duration_s", "workload_file")}
+    values["carbon_intensity"] = getattr(args, "carbon_intensity", None)
+    if getattr(args, "demo", False):
+        values["gpu_source"] = "sim"
+    return build_settings(values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from carbontop.logs import setup_logging
+
+    log_path = setup_logging()
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "list":
+            return cmd_list(args)
+        settings = settings_from(args)
+        if args.command == "detect":
+            return cmd_detect(settings, args.json)
+        if args.command == "run":
+            return cmd_run(settings, args)
+        return cmd_dashboard(settings)
+    except CarbontopError as exc:
+        log.error("%s", exc)
+        print(f"carbontop: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except Exception as exc:  # noqa: BLE001 - a traceback goes to the log file, not the user
+        log.exception("unexpected error")
+        print(f"carbontop: unexpected error: {exc} (details in {log_path})", file=sys.stderr)
+        return EXIT_FAILED
+
+
+# -- carbontop list ----------------------------------------------------------------------------
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from carbontop.registry import list_workloads
+
+    wf = args.workload_file
+    if wf is not None and not wf.is_file():
+        raise BadInput(f"workload file '{wf}' does not exist: give the path of a .py file")
+    entries = list_workloads(wf)
+    if args.json:
+        print(json.dumps([e.__dict__ for e in entries], default=str))
+        return EXIT_OK
+    width = max(len(e.name) for e in entries) if entries else 10
+    for e in entries:
+        text = f"error: {e.error}" if e.error else e.description
+        print(f"{e.name:<{width}}  {text}")
+    return EXIT_OK
+
+
+# -- carbontop detect --------------------------------------------------------------------------
+
+def cmd_detect(settings: Any, as_json: bool) -> int:
+    from carbontop.carbon import resolve_intensity
+    from carbontop.sources.detect import open_source
+
+    intensity = resolve_intensity(settings.country, settings.region, settings.carbon_intensity)
+    opened = open_source(settings)
+    try:
+        info = opened.info
+    finally:
+        opened.source.close()
+    cpu_mode = _codecarbon_cpu_mode()
+    report = {
+        "gpu_source": info.kind, "device": info.device_name, "gpu_count": info.gpu_count,
+        "gpu_rail": info.gpu_rail, "gpu_scope": info.gpu_scope.value if info.gpu_scope else None,
+        "board": f"{info.board_basis.value} {info.board_rail or ''}".strip()
+        if info.board_basis else None,
+        "cpu_rail": info.cpu_rail, "interval_s": info.interval_s,
+        "energy_counter": info.has_energy_counter, "jetpack": info.jetpack, "l4t": info.l4t,
+        "note": info.note, "not_chosen": opened.tried,
+        "codecarbon_cpu": cpu_mode,
+        "codecarbon_ram": "estimated (CodeCarbon RAM model)",
+        "carbon_intensity_g_per_kwh": intensity.g_per_kwh,
+        "carbon_intensity_origin": intensity.origin,
+    }
+    if as_json:
+        print(json.dumps(report))
+        return EXIT_OK
+    for key, value in report.items():
+        if value not in (None, "", []):
+            print(f"{key:28} {value}")
+    return EXIT_OK
+
+
+def _codecarbon_cpu_mode() -> str:
+    try:
+        from carbontop.cpu_ram import describe_cpu_mode
+
+        return describe_cpu_mode()
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cannot tell CodeCarbon's CPU mode", exc_info=True)
+        return f"unknown ({exc})"
+
+
+# -- building an engine ------------------------------------------------------------------------
+
+def build_engine(settings: Any, cpu_ram: bool = True) -> Any:
+    """Everything a session needs: intensity, source, CodeCarbon and the engine (not opened)."""
+    from carbontop.carbon import resolve_intensity
+    from carbontop.engine import Engine
+    from carbontop.results.store import check_output_dir
+    from carbontop.sources.detect import open_source
+
+    intensity = resolve_intensity(settings.country, settings.region, settings.carbon_intensity)
+    check_output_dir(settings.output_dir)
+    opened = open_source(settings)
+    tracker = None
+    if cpu_ram:
+        from carbontop.cpu_ram import CpuRamTracker
+
+        tracker = CpuRamTracker(intensity, exclude_gpu=True)
+    return Engine(settings, opened.source, intensity, cpu_ram=tracker, sim_load=opened.sim_load)
+
+
+# -- carbontop run -----------------------------------------------------------------------------
+
+def cmd_run(settings: Any, args: argparse.Namespace) -> int:
+    from carbontop.registry import find_workload, parse_params
+
+    entry = find_workload(args.workload, settings.workload_file)
+    if entry.error:
+        raise BadInput(f"workload '{entry.name}' is broken: {entry.error}")
+    params = parse_params(args.param)
+    engine = build_engine(settings)
+    out = sys.stderr if args.json else sys.stdout
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        engine.stop_session(_interrupted())
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM,
+                                                          signal.SIGHUP)}
+    try:
+        engine.open()
+        engine.add_listener(lambda level, msg: log.info("%s: %s", level, msg))
+        engine.start_session(entry.name, params, settings.duration_s, settings.workload_file)
+        summary = _follow(engine, out)
+    finally:
+        engine.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if summary is None:
+        raise CarbontopError("the session ended without a summary (see the log file)")
+    if args.json:
+        print(json.dumps(summary.to_json(), default=str))
+    else:
+        print(format_summary(summary, engine.store.paths()), file=out)
+    if received:
+        return 128 + received[0]
+    return EXIT_FAILED if summary.status.value == "failed" else EXIT_OK
+
+
+def _interrupted() -> Any:
+    from carbontop.model import FinalStatus
+
+    return FinalStatus.INTERRUPTED
+
+
+def _follow(engine: Any, out: Any) -> Any:
+    """A live status line on a terminal; plain periodic lines otherwise."""
+    tty = out.isatty()
+    last_plain = 0.0
+    while True:
+        summary = engine.wait_session(timeout=0.5 if tty else 1.0)
+        if summary is not None:
+            if tty:
+                out.write("\r\x1b[K")
+                out.flush()
+            return summary
+        line = status_line(engine.snapshot())
+        if tty:
+            out.write("\r\x1b[K" + line[: os.get_terminal_size(out.fileno()).columns - 1])
+            out.flush()
+        elif time.monotonic() - last_plain >= 5.0:
+            print(line, file=out, flush=True)
+            last_plain = time.monotonic()
+
+
+def _fmt(value: float | None, unit: str, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f} {unit}"
+
+
+def human_energy(kwh: float | None) -> str:
+    if kwh is None:
+        return "n/a"
+    j = kwh * 3.6e6
+    if j < 3600:
+        return f"{j:.1f} J"
+    if kwh < 1:
+        return f"{kwh * 1000:.3f} Wh"
+    return f"{kwh:.3f} kWh"
+
+
+def human_co2(kg: float | None) -> str:
+    if kg is None:
+        return "n/a"
+    if kg < 0.001:
+        return f"{kg * 1e6:.1f} mg"
+    if kg < 1:
+        return f"{kg * 1000:.2f} g"
+    return f"{kg:.3f} kg"
+
+
+def status_line(snap: Any) -> str:
+    s = snap.session
+    live = snap.live
+    parts = [snap.state]
+    if s is not None:
+        parts.append(f"{s.elapsed_s:5.1f}s")
+    parts.append(f"GPU {_fmt(live.gpu_w, 'W')}")
+    if live.board_w is not None:
+        parts.append(f"board {_fmt(live.board_w, 'W')}")
+    parts.append(f"CPU~{_fmt(live.cpu_w, 'W')} RAM~{_fmt(live.ram_w, 'W')}")
+    if s is not None:
+        parts.append(f"total {human_energy(s.whole.total_kwh)} "
+                     f"{human_co2(snap.co2_kg(s.whole.total_kwh))}")
+        if s.efficiency.throughput_per_s:
+            parts.append(f"{s.efficiency.throughput_per_s:.1f} {s.efficiency.unit}/s")
+    if not snap.source_connected:
+        parts.append("GPU SOURCE LOST")
+    return " | ".join(parts)
+
+
+def format_summary(summary: Any, paths: list[Path]) -> str:
+    w, win, e, i = summary.whole, summary.window, summary.efficiency, summary.intensity
+    src = summary.source
+    lines = [
+        f"{summary.workload}: {summary.status.value}"
+        + (f" ({summary.failure_reason})" if summary.failure_reason else ""),
+        f"  source      {src.kind}: {src.device_name}"
+        + (f", GPU rail {src.gpu_rail} ({src.gpu_scope.value})" if src.gpu_scope else ""),
+        f"  session     {w.duration_s:.1f} s, {w.gpu_samples} samples, "
+        f"{w.cpu_ram_readings} CodeCarbon readings, {w.unmeasured_s:.1f} s unmeasured",
+        f"  GPU         {human_energy(w.gpu_kwh)}  {human_co2(summary.co2_kg(w.gpu_kwh))}"
+        " (measured)" if w.gpu_kwh is not None else "  GPU         not measured",
+        f"  CPU         {human_energy(w.cpu_kwh)} ({summary.cpu_provenance}, CodeCarbon)",
+        f"  RAM         {human_energy(w.ram_kwh)} (estimated, CodeCarbon)",
+    ]
+    if w.cpu_rail_kwh is not None:
+        lines.append(f"  CPU rail    {human_energy(w.cpu_rail_kwh)} (measured)")
+    if w.board_kwh is not None:
+        lines.append(f"  board       {human_energy(w.board_kwh)} (measured)")
+    lines += [
+        f"  total       {human_energy(w.total_kwh)}  {human_co2(summary.co2_kg(w.total_kwh))}"
+        f"  [{w.total_basis}]",
+        f"  original    GPU + CPU&RAM = {human_co2(summary.co2_kg(w.original_total_kwh))}",
+    ]
+    if win is not None:
+        lines.append(f"  window      {win.duration_s:.1f} s measured, {win.gpu_samples} samples, "
+                     f"{human_energy(win.total_kwh)}")
+    if e.throughput_per_s:
+        lines.append(f"  throughput  {e.throughput_per_s:.2f} {e.unit}/s, "
+                     + (f"{e.energy_per_unit_j:.4g} J/{e.unit}" if e.energy_per_unit_j else "")
+                     + (f", {e.gflop_per_j:.3g} GFLOP/J" if e.gflop_per_j else ""))
+    lines.append(f"  carbon      {i.g_per_kwh:.0f} g/kWh ({i.origin})")
+    lines.append("  files       " + ", ".join(str(p) for p in paths))
+    return "\n".join(lines)
+
+
+# -- the dashboard -----------------------------------------------------------------------------
+
+def cmd_dashboard(settings: Any) -> int:
+    try:
+        from carbontop.tui.app import run_dashboard
+    except ImportError:
+        raise BadInput("the dashboard is not available in this build: use carbontop run") from None
+    return int(run_dashboard(settings))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,526 @@
+"""The session engine: one power source, one CodeCarbon tracker, one workload child at a time.
+
+The dashboard and ``carbontop run`` are two faces of this engine. It never imports Textual or
+torch. Sources, CodeCarbon and the workload's reader call in from their own threads; every call
+takes one lock, and the outside world sees only immutable snapshots.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from carbontop.carbon import CarbonIntensity, co2_kg
+from carbontop.config import Settings
+from carbontop.errors import CarbontopError
+from carbontop.meter import WindowMeter, WindowTotals
+from carbontop.model import (
+    CpuRamReading,
+    FinalStatus,
+    Phase,
+    PowerSample,
+    ProgressEvent,
+    SourceInfo,
+    SourceStatus,
+)
+from carbontop.results.store import ResultStore
+from carbontop.sources.base import PowerSource, SourceEvent
+from carbontop.summary import Efficiency, SessionSummary
+
+log = logging.getLogger(__name__)
+
+HISTORY_S = 600.0  # the live chart's memory: bounded, whatever the session length
+DEADLINE_GRACE_S = 10.0  # how long past its measured duration a child may take to finish
+
+
+class SessionBusy(CarbontopError):
+    """A session already measures this board."""
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    t_unix_s: float
+    gpu_w: float | None
+    board_w: float | None
+    cpu_rail_w: float | None
+    cpu_w: float | None
+    ram_w: float | None
+
+
+@dataclass(frozen=True)
+class LiveFigures:
+    gpu_w: float | None = None
+    board_w: float | None = None
+    cpu_rail_w: float | None = None
+    gpu_load_pct: float | None = None
+    cpu_w: float | None = None  # CodeCarbon
+    ram_w: float | None = None  # CodeCarbon
+    sample_age_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SessionView:
+    run_id: str
+    workload: str
+    params: dict[str, Any]
+    phase: Phase
+    started_unix_s: float
+    elapsed_s: float
+    duration_s: float
+    measuring_elapsed_s: float
+    whole: WindowTotals
+    window: WindowTotals | None
+    efficiency: Efficiency
+    status: FinalStatus | None = None
+    failure_reason: str | None = None
+
+    @property
+    def progress(self) -> float | None:
+        if self.phase is not Phase.MEASURING or self.duration_s <= 0:
+            return None
+        return min(1.0, self.measuring_elapsed_s / self.duration_s)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    t_unix_s: float
+    source: SourceInfo
+    source_connected: bool
+    source_message: str
+    intensity: CarbonIntensity
+    live: LiveFigures
+    cpu_ram_error: str | None
+    cpu_mode: str
+    session: SessionView | None
+    last_summary: SessionSummary | None
+    idle: WindowTotals
+
+    @property
+    def state(self) -> str:
+        if self.session is not None:
+            return self.session.phase.value
+        return "idle"
+
+    def co2_kg(self, kwh: float | None) -> float | None:
+        return co2_kg(kwh, self.intensity)
+
+
+@dataclass
+class _Session:
+    run_id: str
+    workload: str
+    params: dict[str, Any]
+    duration_s: float
+    whole: WindowMeter
+    window: WindowMeter | None = None
+    phase: Phase = Phase.LOADING
+    measuring_started_unix_s: float | None = None
+    units: float | None = None
+    unit: str | None = None
+    flops: float | None = None
+    child_info: dict[str, str] = field(default_factory=dict)
+    failure_reason: str | None = None
+    stop_status: FinalStatus | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    summary: SessionSummary | None = None
+    runner: Any = None
+
+
+Listener = Callable[[str, str], None]  # (level, message) for the messages panel
+
+
+class Engine:
+    """Monitors power from ``open()`` to ``close()``; runs one workload session at a time."""
+
+    def __init__(self, settings: Settings, source: PowerSource, intensity: CarbonIntensity,
+                 cpu_ram: Any | None = None, sim_load: Any | None = None,
+                 clock: Callable[[], float] = time.time,
+                 runner_factory: Callable[..., Any] | None = None,
+                 log_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.source = source
+        self.info: SourceInfo = source.info
+        self.intensity = intensity
+        self.cpu_ram = cpu_ram
+        self.sim_load = sim_load
+        self.clock = clock
+        self._runner_factory = runner_factory
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+        self._history: deque[HistoryPoint] = deque(
+            maxlen=int(HISTORY_S / max(0.05, min(self.info.interval_s, 1.0))) + 1)
+        self._last_sample: PowerSample | None = None
+        self._last_cpu_ram: CpuRamReading | None = None
+        self._source_connected = True
+        self._source_message = self.info.note
+        self._session: _Session | None = None
+        self._last_summary: SessionSummary | None = None
+        self._idle = self._new_idle_meter()
+        self._closed = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.store = ResultStore(settings.output_dir, notify=self._notify, clock=clock)
+        self.log_dir = log_dir
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.store.check_writable()
+        self.source.start(self._on_source_event)
+        if self.cpu_ram is not None:
+            self.cpu_ram.start(self._on_cpu_ram, self._on_cpu_ram_status)
+        self._ticker = threading.Thread(target=self._tick_loop, name="carbontop-tick", daemon=True)
+        self._ticker.start()
+
+    def close(self) -> None:
+        """Ends a running session as stopped, writes everything, and stops every thread."""
+        session = self._session
+        if session is not None and not session.done.is_set():
+            self.stop_session(FinalStatus.STOPPED)
+            session.done.wait(15.0)
+        self._closed.set()
+        self.source.close()
+        if self.cpu_ram is not None:
+            self.cpu_ram.stop()
+        self.store.flush_all(final=True)
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self, message: str, level: str = "warning") -> None:
+        getattr(log, level if level in ("info", "warning", "error") else "info")(message)
+        for listener in list(self._listeners):
+            try:
+                listener(level, message)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop measuring
+                log.exception("listener failed")
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    @property
+    def session_running(self) -> bool:
+        s = self._session
+        return s is not None and not s.done.is_set()
+
+    def start_session(self, workload: str, params: dict[str, Any] | None = None,
+                      duration_s: float | None = None, workload_file: Path | None = None,
+                      command: list[str] | None = None) -> str:
+        """Starts a workload child and its session. Returns the run id."""
+        with self._lock:
+            if self.session_running:
+                raise SessionBusy("a session is already running: stop it first (x)")
+            now = self.clock()
+            run_id = str(uuid.uuid4())
+            whole = WindowMeter(self.info, now, self._cpu_ram_ok())
+            whole.start_from(self._last_sample)
+            session = _Session(run_id=run_id, workload=workload, params=dict(params or {}),
+                               duration_s=duration_s or self.settings.duration_s, whole=whole)
+            self._session = session
+            self._set_sim_phase(Phase.LOADING)
+        self.store.begin_session(session.run_id, workload, self._journal_meta(session))
+        runner = self._make_runner(session, workload_file, command)
+        session.runner = runner
+        try:
+            runner.start()
+        except Exception as exc:
+            log.exception("workload child failed to start")
+            session.failure_reason = f"could not start the workload: {exc}"
+            self._finish(session, FinalStatus.FAILED)
+            return run_id
+        threading.Thread(target=self._supervise, args=(session,), name="carbontop-session",
+                         daemon=True).start()
+        self._notify(f"started {workload} (run {run_id[:8]})", "info")
+        return run_id
+
+    def stop_session(self, status: FinalStatus = FinalStatus.STOPPED) -> None:
+        session = self._session
+        if session is None or session.done.is_set():
+            return
+        session.stop_status = status
+        runner = session.runner
+        if runner is not None:
+            threading.Thread(target=runner.stop, name="carbontop-stop", daemon=True).start()
+
+    def wait_session(self, timeout: float | None = None) -> SessionSummary | None:
+        session = self._session
+        if session is None:
+            return self._last_summary
+        session.done.wait(timeout)
+        return session.summary
+
+    def _make_runner(self, session: _Session, workload_file: Path | None,
+                     command: list[str] | None) -> Any:
+        factory = self._runner_factory
+        if factory is None:
+            from carbontop.runner import WorkloadRunner
+
+            factory = WorkloadRunner
+        return factory(
+            workload=session.workload, params=session.params, duration_s=session.duration_s,
+            on_event=lambda event: self._on_progress(session, event),
+            log_path=self.store.workload_log_path(session.run_id),
+            workload_file=workload_file,
+        )
+
+    def _supervise(self, session: _Session) -> None:
+        runner = session.runner
+        while True:
+            code = runner.wait(timeout=0.25)
+            if code is not None:
+                break
+            if self.sim_load is not None:
+                try:
+                    self.sim_load.set_cpu_fraction(runner.cpu_fraction())
+                except Exception:  # noqa: BLE001
+                    log.debug("cpu fraction unavailable", exc_info=True)
+            started = session.measuring_started_unix_s
+            overran = started is not None and (
+                self.clock() - started > session.duration_s + DEADLINE_GRACE_S)
+            if overran:
+                log.warning("workload overran its duration: stopping it")
+                session.stop_status = session.stop_status or FinalStatus.FINISHED
+                runner.stop()
+        if session.stop_status is not None:
+            status = session.stop_status
+        elif code == 0:
+            status = FinalStatus.FINISHED
+        else:
+            status = FinalStatus.FAILED
+            session.failure_reason = (session.failure_reason or runner.failure_reason
+                                      or f"exited with code {code}")
+        self._finish(session, status)
+
+    def _finish(self, session: _Session, status: FinalStatus) -> None:
+        with self._lock:
+            now = self.clock()
+            session.whole.close(now)
+            if session.window is not None:
+                session.window.close(now)
+            session.phase = Phase.DONE
+            summary = self._summary(session, status, now)
+            session.summary = summary
+            self._last_summary = summary
+            self._idle = self._new_idle_meter()
+            self._set_sim_phase(None)
+        self.store.write_summary(summary, final=True)
+        session.done.set()
+        verb = {FinalStatus.FAILED: "failed"}.get(status, status.value)
+        reason = f": {summary.failure_reason}" if summary.failure_reason else ""
+        self._notify(f"{session.workload} {verb}{reason}; results in {self.store.describe()}",
+                     "error" if status is FinalStatus.FAILED else "info")
+
+    def _summary(self, session: _Session, status: FinalStatus, now: float) -> SessionSummary:
+        window = session.window.totals(now) if session.window is not None else None
+        eff = Efficiency.compute(session.units, session.unit, session.flops, window)
+        cc = self.cpu_ram
+        return SessionSummary(
+            run_id=session.run_id, status=status, workload=session.workload,
+            params={**session.params, **session.child_info.get("params_dict", {})}
+            if isinstance(session.child_info.get("params_dict"), dict) else dict(session.params),
+            source=self.info, intensity=self.intensity, whole=session.whole.totals(now),
+            window=window, efficiency=eff, failure_reason=session.failure_reason,
+            cpu_mode=getattr(cc, "cpu_mode", "") if cc else "",
+            cpu_provenance=_provenance(cc),
+            child_info={k: str(v) for k, v in session.child_info.items()},
+            hardware=_hardware(cc),
+        )
+
+    def export(self) -> list[Path]:
+        """Writes the three CSVs now: a running session as ``partial``, else the idle time."""
+        with self._lock:
+            now = self.clock()
+            session = self._session
+            if session is not None and not session.done.is_set():
+                summary = self._summary(session, FinalStatus.PARTIAL, now)
+            else:
+                idle = self._idle.totals(now)
+                summary = SessionSummary(
+                    run_id=self.store.idle_run_id, status=FinalStatus.IDLE,
+                    workload="idle-monitoring", params={}, source=self.info,
+                    intensity=self.intensity, whole=idle, window=idle,
+                    efficiency=Efficiency.compute(None, None, None, idle),
+                    cpu_mode=getattr(self.cpu_ram, "cpu_mode", "") if self.cpu_ram else "",
+                    cpu_provenance=_provenance(self.cpu_ram), hardware=_hardware(self.cpu_ram))
+        paths = self.store.write_summary(summary, final=False)
+        self._notify("exported: " + ", ".join(str(p) for p in paths), "info")
+        return paths
+
+    # -- what the sources, CodeCarbon and the child tell us ------------------------------------
+
+    def _on_source_event(self, event: SourceEvent) -> None:
+        if isinstance(event, SourceStatus):
+            with self._lock:
+                self._source_connected = event.connected
+                self._source_message = event.message
+                if not event.connected:
+                    for meter in self._meters():
+                        meter.mark_gap()
+            self._notify(event.message, "info" if event.connected else "warning")
+            return
+        with self._lock:
+            self._last_sample = event
+            for meter in self._meters():
+                meter.add_sample(event)
+            cc = self._last_cpu_ram
+            self._history.append(HistoryPoint(
+                event.t_unix_s, event.gpu_w, event.board_w, event.cpu_rail_w,
+                cc.cpu_w if cc else None, cc.ram_w if cc else None))
+            session = self._session
+            if session is not None and not session.done.is_set():
+                gpu_kwh = session.whole.gpu_energy_kwh()
+                self.store.add_sample(event, self.info, session.run_id, session.workload,
+                                      session.phase.value, gpu_kwh, co2_kg(gpu_kwh, self.intensity))
+            else:
+                gpu_kwh = self._idle.gpu_energy_kwh()
+                self.store.add_idle_sample(event, self.info, gpu_kwh,
+                                           co2_kg(gpu_kwh, self.intensity))
+
+    def _on_cpu_ram(self, reading: CpuRamReading) -> None:
+        with self._lock:
+            self._last_cpu_ram = reading
+            for meter in self._meters():
+                meter.add_cpu_ram(reading)
+
+    def _on_cpu_ram_status(self, error: str | None) -> None:
+        if error:
+            self._notify(f"CPU/RAM (CodeCarbon) unavailable: {error}", "warning")
+
+    def _on_progress(self, session: _Session, event: ProgressEvent) -> None:
+        with self._lock:
+            if event.kind == "phase" and event.phase is not None:
+                self._enter_phase(session, event.phase, event.t_unix_s)
+            elif event.kind == "units":
+                if session.phase is Phase.MEASURING:
+                    session.units, session.flops = event.units, event.flops
+                session.unit = event.unit or session.unit
+            elif event.kind == "info":
+                session.child_info.update(event.info)
+            elif event.kind == "error":
+                session.failure_reason = event.message
+        self.store.update_journal(session.run_id, self._journal_progress(session))
+
+    def _enter_phase(self, session: _Session, phase: Phase, t_unix_s: float) -> None:
+        now = min(self.clock(), t_unix_s) if t_unix_s else self.clock()
+        leaving_window = session.phase is Phase.MEASURING and phase is not Phase.MEASURING
+        if leaving_window and session.window is not None:
+            session.window.close(now)
+        if phase is Phase.MEASURING and session.window is None:
+            window = WindowMeter(self.info, now, self._cpu_ram_ok())
+            window.start_from(self._last_sample)
+            if self._last_cpu_ram is not None:
+                window.add_cpu_ram(self._last_cpu_ram)
+            session.window = window
+            session.measuring_started_unix_s = now
+            session.units = 0.0
+        if phase is not Phase.DONE:
+            session.phase = phase
+            self._set_sim_phase(phase)
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            now = self.clock()
+            s = self._last_sample
+            cc = self._last_cpu_ram
+            live = LiveFigures(
+                gpu_w=s.gpu_w if s and self._source_connected else None,
+                board_w=s.board_w if s and self._source_connected else None,
+                cpu_rail_w=s.cpu_rail_w if s and self._source_connected else None,
+                gpu_load_pct=s.gpu_load_pct if s else None,
+                cpu_w=cc.cpu_w if cc else None, ram_w=cc.ram_w if cc else None,
+                sample_age_s=(now - s.t_unix_s) if s else None)
+            return Snapshot(
+                t_unix_s=now, source=self.info, source_connected=self._source_connected,
+                source_message=self._source_message, intensity=self.intensity, live=live,
+                cpu_ram_error=getattr(self.cpu_ram, "error", None) if self.cpu_ram else
+                "CodeCarbon not started",
+                cpu_mode=getattr(self.cpu_ram, "cpu_mode", "") if self.cpu_ram else "",
+                session=self._session_view(now), last_summary=self._last_summary,
+                idle=self._idle.totals(now))
+
+    def history(self) -> list[HistoryPoint]:
+        with self._lock:
+            return list(self._history)
+
+    def _session_view(self, now: float) -> SessionView | None:
+        session = self._session
+        if session is None or session.done.is_set():
+            return None
+        window = session.window.totals(now) if session.window is not None else None
+        started = session.whole.start_unix_s
+        measuring = (now - session.measuring_started_unix_s
+                     if session.measuring_started_unix_s is not None else 0.0)
+        return SessionView(
+            run_id=session.run_id, workload=session.workload, params=dict(session.params),
+            phase=session.phase, started_unix_s=started, elapsed_s=now - started,
+            duration_s=session.duration_s, measuring_elapsed_s=measuring,
+            whole=session.whole.totals(now), window=window,
+            efficiency=Efficiency.compute(session.units, session.unit, session.flops, window),
+            failure_reason=session.failure_reason)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _meters(self) -> list[WindowMeter]:
+        meters = [self._idle]
+        session = self._session
+        if session is not None and not session.done.is_set():
+            meters = [session.whole]
+            if session.window is not None and session.window.is_open:
+                meters.append(session.window)
+        return meters
+
+    def _new_idle_meter(self) -> WindowMeter:
+        meter = WindowMeter(self.info, self.clock(), self._cpu_ram_ok())
+        meter.start_from(getattr(self, "_last_sample", None))
+        return meter
+
+    def _cpu_ram_ok(self) -> bool:
+        return self.cpu_ram is not None and getattr(self.cpu_ram, "error", None) is None
+
+    def _set_sim_phase(self, phase: Phase | None) -> None:
+        if self.sim_load is not None:
+            self.sim_load.set_phase(phase)
+
+    def _tick_loop(self) -> None:
+        while not self._closed.wait(1.0):
+            try:
+                self.store.flush_all(final=False)
+                session = self._session
+                if session is not None and not session.done.is_set():
+                    self.store.update_journal(session.run_id, self._journal_progress(session))
+            except Exception:  # noqa: BLE001 - the ticker must survive anything
+                log.exception("tick failed")
+
+    def _journal_meta(self, session: _Session) -> dict[str, Any]:
+        return {"workload": session.workload, "params": session.params,
+                "start_unix_s": session.whole.start_unix_s, "source": self.info.kind,
+                "device_name": self.info.device_name}
+
+    def _journal_progress(self, session: _Session) -> dict[str, Any]:
+        with self._lock:
+            totals = session.whole.totals(self.clock())
+            return {"phase": session.phase.value, "units": session.units, "unit": session.unit,
+                    "cpu_kwh": totals.cpu_kwh, "ram_kwh": totals.ram_kwh,
+                    "gpu_kwh": totals.gpu_kwh, "board_kwh": totals.board_kwh,
+                    "t_unix_s": self.clock(), "failure_reason": session.failure_reason}
+
+
+def _provenance(cpu_ram: Any | None) -> str:
+    prov = getattr(cpu_ram, "cpu_provenance", None) if cpu_ram else None
+    return getattr(prov, "value", str(prov)) if prov is not None else "unavailable"
+
+
+def _hardware(cpu_ram: Any | None) -> dict[str, str]:
+    if cpu_ram is None:
+        return {}
+    try:
+        return dict(cpu_ram.hardware_info())
+    except Exception:  # noqa: BLE001
+        return {}

@@ -1,0 +1,1 @@
+"""The three CSV files, their schemas, and writing them safely."""

@@ -1,0 +1,175 @@
+"""Appending rows to CSV files without ever losing, tearing or overwriting anything.
+
+- Files are only appended to. A file whose header is not carbontop's is never touched: rows go
+  beside it under a new name (``emissions.carbontop-2.csv``) and the user is told.
+- Each flush is one ``write()`` on an ``O_APPEND`` descriptor under an exclusive ``flock``, so two
+  carbontop processes never interleave or tear rows.
+- A text field a spreadsheet would run as a formula (``= + - @``) gets a leading apostrophe.
+- A failed write keeps the rows in memory; they are retried on the next flush and, if the
+  directory stays unusable, written to a fallback directory that is named to the user.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+Row = Mapping[str, object]
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def default_fallback_dir() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "carbontop" / "unsaved-results"
+
+
+def neutralise(value: object) -> str:
+    """Formats one cell; text that a spreadsheet would evaluate gets a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
+
+
+def encode_rows(columns: Sequence[str], rows: Sequence[Row], header: bool = False) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header:
+        writer.writerow(columns)
+    for row in rows:
+        writer.writerow([neutralise(row.get(c)) for c in columns])
+    return buffer.getvalue().encode("utf-8")
+
+
+def read_header(path: Path) -> list[str] | None:
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    if not first.strip():
+        return None
+    return next(csv.reader([first]))
+
+
+class CsvAppender:
+    """One CSV file that carbontop appends to."""
+
+    def __init__(self, directory: Path, filename: str, columns: Sequence[str],
+                 notify: Callable[[str], None] | None = None,
+                 fallback_dir: Path | None = None, durable: bool = False) -> None:
+        self.directory = directory
+        self.filename = filename
+        self.columns = tuple(columns)
+        self.durable = durable  # fsync every flush (summary rows)
+        self._notify = notify or (lambda message: log.warning(message))
+        self._fallback_dir = fallback_dir or default_fallback_dir()
+        self._path: Path | None = None
+        self._pending: list[Row] = []
+        self.last_error: str | None = None
+        self.written_to_fallback: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        """Where rows go: the plain name, or the name beside it when that file is foreign."""
+        if self._path is None:
+            self._path = self._resolve_path(self.directory)
+        return self._path
+
+    @property
+    def pending_rows(self) -> int:
+        return len(self._pending)
+
+    def _resolve_path(self, directory: Path) -> Path:
+        candidate = directory / self.filename
+        stem, suffix = candidate.stem, candidate.suffix
+        n = 1
+        while True:
+            if not candidate.exists():
+                return candidate
+            try:
+                header = read_header(candidate)
+            except OSError:
+                header = None
+            if header is None or tuple(header) == self.columns:
+                return candidate
+            n += 1
+            new = directory / f"{stem}.carbontop-{n}{suffix}"
+            if n == 2:
+                self._notify(
+                    f"{candidate} has other columns than carbontop's: left untouched, "
+                    f"writing beside it"
+                )
+            candidate = new
+
+    def append(self, rows: Sequence[Row]) -> bool:
+        """Queues rows and tries to write everything queued. True when nothing is left pending."""
+        self._pending.extend(rows)
+        return self.flush()
+
+    def flush(self) -> bool:
+        if not self._pending:
+            return True
+        try:
+            self._write(self.path, self._pending)
+        except OSError as exc:
+            message = f"cannot write {self.directory / self.filename}: {exc.strerror or exc}"
+            if message != self.last_error:
+                self._notify(message + f" ({len(self._pending)} rows kept in memory)")
+            self.last_error = message
+            log.warning("write failed", exc_info=True)
+            return False
+        if self.last_error:
+            self._notify(f"{self.path} is writable again: {len(self._pending)} kept rows written")
+        self.last_error = None
+        self._pending.clear()
+        return True
+
+    def flush_or_fallback(self) -> Path | None:
+        """Final flush: if the directory stays unusable, writes to the fallback directory."""
+        if self.flush():
+            return self.path
+        try:
+            self._fallback_dir.mkdir(parents=True, exist_ok=True)
+            target = self._resolve_path(self._fallback_dir)
+            self._write(target, self._pending)
+        except OSError as exc:
+            self._notify(f"cannot write {self.filename} anywhere ({exc}): rows are lost")
+            return None
+        self._pending.clear()
+        self.written_to_fallback = target
+        self._notify(f"{self.directory} is not writable: {self.filename} rows saved to {target}")
+        return target
+
+    def _write(self, path: Path, rows: Sequence[Row]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                new_file = os.fstat(fd).st_size == 0
+                data = encode_rows(self.columns, rows, header=new_file)
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(28, "short write (disk full?)")
+                if self.durable:
+                    os.fsync(fd)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

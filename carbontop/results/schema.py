@@ -1,0 +1,142 @@
+"""The columns of the three CSV files: name, unit and meaning. README's tables come from here.
+
+gpu_log.csv and emissions.csv start with the original script's columns, in its order, so its
+readers keep working; total_summary.csv starts with CodeCarbon's columns in the order the
+installed CodeCarbon writes them, so tools made for CodeCarbon's CSV read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GPU_LOG = "gpu_log.csv"
+EMISSIONS = "emissions.csv"
+TOTAL_SUMMARY = "total_summary.csv"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    unit: str
+    meaning: str
+
+
+GPU_LOG_COLUMNS: tuple[Column, ...] = (
+    Column("timestamp", "ISO 8601 UTC", "when the sensor sampled (wall clock)"),
+    Column("gpu_power_w", "W", "GPU power (rail or NVML); empty when no GPU is measured"),
+    Column("gpu_energy_kwh", "kWh", "GPU energy since the session started (cumulative)"),
+    Column("gpu_co2_kg", "kg CO2e", "GPU CO2 since the session started (cumulative)"),
+    Column("run_id", "", "the session this row belongs to"),
+    Column("workload", "", "the workload name"),
+    Column("phase", "", "loading, warm-up, measuring or idle"),
+    Column("gpu_rail", "", "the rail or sensor behind gpu_power_w"),
+    Column("gpu_scope", "", "what the GPU figure contains: GPU only, CPU+GPU+CV shared, ..."),
+    Column("board_power_w", "W", "module input rail, or jtop's sum of rails (see board_basis)"),
+    Column("board_basis", "", "input rail or sum of rails"),
+    Column("cpu_rail_power_w", "W", "the board's CPU rail, where it has one (measured)"),
+    Column("gpu_load_pct", "%", "GPU load"),
+    Column("sensor_time_s", "s", "the sensor's own clock (jtop uptime; monotonic for NVML)"),
+)
+
+EMISSIONS_COLUMNS: tuple[Column, ...] = (
+    # The original script's columns, first and in its order.
+    Column("gpu_energy_kwh", "kWh", "GPU energy over the whole session (measured)"),
+    Column("cpu_ram_co2_kg", "kg CO2e", "CodeCarbon's CPU + RAM CO2 over the whole session"),
+    Column("gpu_co2_kg", "kg CO2e", "GPU CO2, same carbon intensity as everything else"),
+    Column("total_co2_kg", "kg CO2e", "session total CO2 on total_basis (no joule twice)"),
+    Column("gpu_count", "", "GPUs measured"),
+    Column("gpu_name", "", "board/module or GPU name"),
+    # carbontop's own.
+    Column("run_id", "", "unique id of the session; readers take the last row of each run_id"),
+    Column("status", "", "finished, stopped, interrupted, failed, partial, idle, recovered"),
+    Column("start_time", "ISO 8601 UTC", "session start"),
+    Column("end_time", "ISO 8601 UTC", "session end (or time of a partial export)"),
+    Column("duration_s", "s", "whole session: loading + warm-up + measured window"),
+    Column("workload", "", "workload name"),
+    Column("params", "JSON", "workload parameters as resolved by the workload"),
+    Column("cpu_energy_kwh", "kWh", "CodeCarbon CPU energy (see cpu_provenance)"),
+    Column("ram_energy_kwh", "kWh", "CodeCarbon RAM energy (always estimated)"),
+    Column("cpu_rail_energy_kwh", "kWh", "board CPU rail energy where measured"),
+    Column("board_energy_kwh", "kWh", "module input rail or sum of rails (board_basis)"),
+    Column("board_basis", "", "input rail NAME or sum of rails"),
+    Column("total_energy_kwh", "kWh", "session total energy on total_basis"),
+    Column("total_basis", "", "what the total is: board input, sum of rails, GPU + CPU + RAM..."),
+    Column("original_total_co2_kg", "kg CO2e", "the original formula: GPU + CodeCarbon CPU&RAM"),
+    Column("window_duration_s", "s", "the measured window (warm-up excluded)"),
+    Column("window_gpu_energy_kwh", "kWh", "GPU energy in the measured window"),
+    Column("window_total_energy_kwh", "kWh", "total energy in the measured window"),
+    Column("window_total_co2_kg", "kg CO2e", "total CO2 in the measured window"),
+    Column("window_gpu_samples", "", "sensor samples the window's GPU figure rests on"),
+    Column("gpu_samples", "", "sensor samples the session's GPU figure rests on"),
+    Column("cpu_ram_readings", "", "CodeCarbon readings (1 s each) the session rests on"),
+    Column("unmeasured_s", "s", "seconds of sensor gaps not integrated (source lost, stalls)"),
+    Column("units", "", "units of work done in the measured window"),
+    Column("unit", "", "what a unit is: image, token, sample, iteration, GFLOP..."),
+    Column("throughput_per_s", "units/s", "units in the window / window duration"),
+    Column("energy_per_unit_j", "J/unit", "window total energy / units"),
+    Column("units_per_j", "units/J", "units / window total energy"),
+    Column("units_per_s_per_w", "units/s/W", "throughput / mean window power"),
+    Column("gflop_per_j", "GFLOP/J", "floating point work per joule, where the workload counts it"),
+    Column("gross_energy_kwh", "kWh", "window total energy including idle power (with --baseline)"),
+    Column("net_energy_kwh", "kWh", "window energy above the idle baseline (with --baseline)"),
+    Column("idle_power_w", "W", "idle baseline power used for net energy (with --baseline)"),
+    Column("carbon_intensity_g_per_kwh", "g CO2e/kWh", "one value for every component"),
+    Column("carbon_intensity_origin", "", "where that value came from"),
+    Column("country_iso_code", "", "ISO 3166-1 alpha-3, when given"),
+    Column("region", "", "region, when given"),
+    Column("gpu_source", "", "jtop, nvml, sim or none"),
+    Column("gpu_rail", "", "the rail or sensor behind the GPU figure"),
+    Column("gpu_scope", "", "GPU only, CPU+GPU+CV shared, GPU+SOC shared, ..."),
+    Column("cpu_provenance", "", "measured (RAPL) or estimated (CodeCarbon's TDP model)"),
+    Column("failure_reason", "", "why a failed session failed"),
+    Column("device", "", "torch device the workload ran on"),
+    Column("carbontop_version", "", ""),
+    Column("jetson_stats_version", "", ""),
+    Column("jetpack", "", ""),
+    Column("l4t", "", ""),
+    Column("torch_version", "", "reported by the workload child"),
+    Column("cuda_version", "", "reported by the workload child"),
+)
+
+# carbontop's columns appended after CodeCarbon's in total_summary.csv.
+TOTAL_SUMMARY_EXTRA: tuple[Column, ...] = (
+    Column("status", "", "as in emissions.csv"),
+    Column("workload", "", "workload name"),
+    Column("total_basis", "", "what emissions/energy_consumed are"),
+    Column("gpu_source", "", "jtop, nvml, sim or none"),
+    Column("gpu_scope", "", "what gpu_energy contains"),
+    Column("carbon_intensity_g_per_kwh", "g CO2e/kWh", "the one intensity applied"),
+    Column("carbon_intensity_origin", "", "where it came from"),
+)
+
+# CodeCarbon 3.3.2's order; replaced at run time by the installed CodeCarbon's own order.
+CODECARBON_FALLBACK_COLUMNS: tuple[str, ...] = (
+    "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions",
+    "emissions_rate", "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy",
+    "ram_energy", "energy_consumed", "water_consumed", "country_name", "country_iso_code",
+    "region", "cloud_provider", "cloud_region", "os", "python_version", "codecarbon_version",
+    "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
+    "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
+    "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue",
+)
+
+
+def codecarbon_columns() -> tuple[str, ...]:
+    """The column order of the installed CodeCarbon's emissions.csv."""
+    try:
+        import dataclasses
+
+        from codecarbon.output_methods.emissions_data import EmissionsData
+
+        return tuple(f.name for f in dataclasses.fields(EmissionsData))
+    except Exception:  # noqa: BLE001 - an old or broken CodeCarbon: keep the known order
+        return CODECARBON_FALLBACK_COLUMNS
+
+
+def total_summary_columns() -> tuple[str, ...]:
+    cc = codecarbon_columns()
+    return cc + tuple(c.name for c in TOTAL_SUMMARY_EXTRA if c.name not in cc)
+
+
+def names(columns: tuple[Column, ...]) -> tuple[str, ...]:
+    return tuple(c.name for c in columns)

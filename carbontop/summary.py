@@ -1,0 +1,197 @@
+"""A finished (or partial) session as one value, and its rows for the CSV files."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from carbontop import __version__
+from carbontop.carbon import CarbonIntensity
+from carbontop.meter import J_PER_KWH, WindowTotals
+from carbontop.model import FinalStatus, SourceInfo
+
+
+def iso_utc(t_unix_s: float) -> str:
+    return datetime.fromtimestamp(t_unix_s, tz=timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Energy per unit of work over the measured window (measurement.md rule 7)."""
+
+    units: float | None
+    unit: str | None
+    throughput_per_s: float | None
+    energy_per_unit_j: float | None
+    units_per_j: float | None
+    units_per_s_per_w: float | None
+    gflop_per_j: float | None
+
+    @staticmethod
+    def compute(units: float | None, unit: str | None, flops: float | None,
+                window: WindowTotals | None) -> Efficiency:
+        if window is None or not units or window.duration_s <= 0:
+            return Efficiency(units, unit, None, None, None, None, None)
+        throughput = units / window.duration_s
+        energy_j = window.total_kwh * J_PER_KWH if window.total_kwh else None
+        per_unit = energy_j / units if energy_j else None
+        per_j = units / energy_j if energy_j else None
+        mean_w = window.mean_total_w
+        per_s_per_w = throughput / mean_w if mean_w else None
+        gflop_j = (flops / 1e9) / energy_j if flops and energy_j else None
+        return Efficiency(units, unit, throughput, per_unit, per_j, per_s_per_w, gflop_j)
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    run_id: str
+    status: FinalStatus
+    workload: str
+    params: dict[str, Any]
+    source: SourceInfo
+    intensity: CarbonIntensity
+    whole: WindowTotals
+    window: WindowTotals | None
+    efficiency: Efficiency
+    failure_reason: str | None = None
+    cpu_mode: str = ""
+    cpu_provenance: str = "estimated"
+    child_info: dict[str, str] = field(default_factory=dict)
+    hardware: dict[str, str] = field(default_factory=dict)
+
+    def co2_kg(self, kwh: float | None) -> float | None:
+        return None if kwh is None else kwh * self.intensity.g_per_kwh / 1000.0
+
+    def emissions_row(self) -> dict[str, object]:
+        w, win, e, s = self.whole, self.window, self.efficiency, self.source
+        cpu_ram_kwh = (w.cpu_kwh + w.ram_kwh) if w.cpu_kwh is not None and w.ram_kwh is not None \
+            else None
+        return {
+            "gpu_energy_kwh": w.gpu_kwh,
+            "cpu_ram_co2_kg": self.co2_kg(cpu_ram_kwh),
+            "gpu_co2_kg": self.co2_kg(w.gpu_kwh),
+            "total_co2_kg": self.co2_kg(w.total_kwh),
+            "gpu_count": s.gpu_count,
+            "gpu_name": s.device_name,
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "start_time": iso_utc(w.start_unix_s),
+            "end_time": iso_utc(w.end_unix_s),
+            "duration_s": round(w.duration_s, 3),
+            "workload": self.workload,
+            "params": json.dumps(self.params, sort_keys=True),
+            "cpu_energy_kwh": w.cpu_kwh,
+            "ram_energy_kwh": w.ram_kwh,
+            "cpu_rail_energy_kwh": w.cpu_rail_kwh,
+            "board_energy_kwh": w.board_kwh,
+            "board_basis": _board_basis_text(s),
+            "total_energy_kwh": w.total_kwh,
+            "total_basis": w.total_basis,
+            "original_total_co2_kg": self.co2_kg(w.original_total_kwh),
+            "window_duration_s": round(win.duration_s, 3) if win else None,
+            "window_gpu_energy_kwh": win.gpu_kwh if win else None,
+            "window_total_energy_kwh": win.total_kwh if win else None,
+            "window_total_co2_kg": self.co2_kg(win.total_kwh) if win else None,
+            "window_gpu_samples": win.gpu_samples if win else None,
+            "gpu_samples": w.gpu_samples,
+            "cpu_ram_readings": w.cpu_ram_readings,
+            "unmeasured_s": round(w.unmeasured_s, 3),
+            "units": e.units,
+            "unit": e.unit,
+            "throughput_per_s": e.throughput_per_s,
+            "energy_per_unit_j": e.energy_per_unit_j,
+            "units_per_j": e.units_per_j,
+            "units_per_s_per_w": e.units_per_s_per_w,
+            "gflop_per_j": e.gflop_per_j,
+            "gross_energy_kwh": None,
+            "net_energy_kwh": None,
+            "idle_power_w": None,
+            "carbon_intensity_g_per_kwh": self.intensity.g_per_kwh,
+            "carbon_intensity_origin": self.intensity.origin,
+            "country_iso_code": self.intensity.country_iso3,
+            "region": self.intensity.region,
+            "gpu_source": s.kind,
+            "gpu_rail": s.gpu_rail,
+            "gpu_scope": s.gpu_scope.value if s.gpu_scope else None,
+            "cpu_provenance": self.cpu_provenance,
+            "failure_reason": self.failure_reason,
+            "device": self.child_info.get("device"),
+            "carbontop_version": __version__,
+            "jetson_stats_version": s.jetson_stats_version,
+            "jetpack": s.jetpack,
+            "l4t": s.l4t,
+            "torch_version": self.child_info.get("torch_version"),
+            "cuda_version": self.child_info.get("cuda_version"),
+        }
+
+    def total_summary_row(self) -> dict[str, object]:
+        """CodeCarbon's columns, GPU fields carrying carbontop's measurement."""
+        w, hw = self.whole, self.hardware
+        duration = w.duration_s
+        emissions = self.co2_kg(w.total_kwh)
+        gpu_w = (w.gpu_kwh * J_PER_KWH / duration) if w.gpu_kwh is not None and duration else None
+
+        def mean_w(kwh: float | None) -> float | None:
+            return kwh * J_PER_KWH / duration if kwh is not None and duration else None
+
+        return {
+            "timestamp": iso_utc(w.end_unix_s),
+            "project_name": f"carbontop:{self.workload}",
+            "run_id": self.run_id,
+            "experiment_id": self.workload,
+            "duration": duration,
+            "emissions": emissions,
+            "emissions_rate": emissions / duration if emissions is not None and duration else None,
+            "cpu_power": mean_w(w.cpu_kwh),
+            "gpu_power": gpu_w,
+            "ram_power": mean_w(w.ram_kwh),
+            "cpu_energy": w.cpu_kwh,
+            "gpu_energy": w.gpu_kwh,
+            "ram_energy": w.ram_kwh,
+            "energy_consumed": w.total_kwh,
+            "water_consumed": None,
+            "country_name": self.intensity.country_name,
+            "country_iso_code": self.intensity.country_iso3,
+            "region": self.intensity.region,
+            "cloud_provider": "",
+            "cloud_region": "",
+            "os": hw.get("os", platform.platform()),
+            "python_version": hw.get("python_version", platform.python_version()),
+            "codecarbon_version": hw.get("codecarbon_version"),
+            "cpu_count": hw.get("cpu_count"),
+            "cpu_model": hw.get("cpu_model"),
+            "gpu_count": self.source.gpu_count,
+            "gpu_model": self.source.device_name,
+            "longitude": None,
+            "latitude": None,
+            "ram_total_size": hw.get("ram_total_size"),
+            "tracking_mode": "machine",
+            "on_cloud": "N",
+            "pue": 1.0,
+            "wue": 0.0,
+            "status": self.status.value,
+            "workload": self.workload,
+            "total_basis": w.total_basis,
+            "gpu_source": self.source.kind,
+            "gpu_scope": self.source.gpu_scope.value if self.source.gpu_scope else None,
+            "carbon_intensity_g_per_kwh": self.intensity.g_per_kwh,
+            "carbon_intensity_origin": self.intensity.origin,
+        }
+
+    def to_json(self) -> dict[str, object]:
+        row = self.emissions_row()
+        row["whole"] = asdict(self.whole)
+        row["window"] = asdict(self.window) if self.window else None
+        row["cpu_mode"] = self.cpu_mode
+        return row
+
+
+def _board_basis_text(s: SourceInfo) -> str | None:
+    if s.board_basis is None:
+        return None
+    if s.board_rail:
+        return f"{s.board_basis.value} {s.board_rail}"
+    return s.board_basis.value
