@@ -1,0 +1,259 @@
+"""JtopSource against the REAL jtop service (jetson-stats) on emulated Jetson boards."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from itertools import pairwise
+from typing import Any
+
+import pytest
+
+from carbontop.model import BoardBasis, PowerSample, Scope, SourceStatus
+from carbontop.sources.base import SourceEvent, SourceUnavailable
+from carbontop.sources.jtop import JtopSource, jetson_stats_version
+from tests.jtop_harness import JtopService
+
+pytestmark = pytest.mark.jtop_service
+
+INTERVAL = 0.25  # we are the service's first client, so this is what it delivers
+
+StartService = Callable[..., JtopService]
+
+
+class Recorder:
+    """A thread-safe sink."""
+
+    def __init__(self) -> None:
+        self.events: list[SourceEvent] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, event: SourceEvent) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    @property
+    def samples(self) -> list[PowerSample]:
+        with self._cond:
+            return [e for e in self.events if isinstance(e, PowerSample)]
+
+    @property
+    def statuses(self) -> list[SourceStatus]:
+        with self._cond:
+            return [e for e in self.events if isinstance(e, SourceStatus)]
+
+    def wait_for(self, predicate: Callable[[Recorder], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out; events so far: {self.events[-5:]}")
+                self._cond.wait(min(left, 0.05))
+
+    def wait_sample(
+        self, check: Callable[[PowerSample], bool], timeout: float = 5.0
+    ) -> PowerSample:
+        """The first sample from now on that passes ``check``."""
+        start = len(self.samples)
+        found: list[PowerSample] = []
+
+        def seen(rec: Recorder) -> bool:
+            found[:] = [s for s in rec.samples[start:] if check(s)]
+            return bool(found)
+
+        self.wait_for(seen, timeout)
+        return found[0]
+
+
+# board: GPU rail, scope, basis, board rail, CPU rail, module name
+BOARDS: dict[str, tuple[str, Scope, BoardBasis, str | None, str | None, str]] = {
+    "nano": (
+        "POM_5V_GPU",
+        Scope.GPU_ONLY,
+        BoardBasis.INPUT_RAIL,
+        "POM_5V_IN",
+        "POM_5V_CPU",
+        "NVIDIA Jetson Nano (4 GB ram)",
+    ),
+    "orin-nx": (
+        "VDD_CPU_GPU_CV",
+        Scope.CPU_GPU_CV_SHARED,
+        BoardBasis.INPUT_RAIL,
+        "VDD_IN",
+        None,
+        "NVIDIA Jetson Orin NX (16GB ram)",
+    ),
+    "agx-orin": (
+        "VDD_GPU_SOC",
+        Scope.GPU_SOC_SHARED,
+        BoardBasis.SUM_OF_RAILS,
+        None,
+        "VDD_CPU_CV",
+        "NVIDIA Jetson AGX Orin (64GB ram)",
+    ),
+}
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_board_rails_watts_basis_and_clock(jtop_service: StartService, board: str) -> None:
+    gpu_rail, scope, basis, board_rail, cpu_rail, module = BOARDS[board]
+    service = jtop_service(board)
+    source = JtopSource(INTERVAL, client_factory=service.client_factory)
+    rec = Recorder()
+    info = source.open()
+    try:
+        assert info.kind == "jtop"
+        assert info.device_name == module
+        assert (info.gpu_rail, info.gpu_scope) == (gpu_rail, scope)
+        assert info.board_basis is basis
+        assert info.board_rail == board_rail
+        assert info.cpu_rail == cpu_rail
+        assert info.interval_s == INTERVAL
+        assert info.jetson_stats_version == jetson_stats_version()
+        assert info.l4t == service.board.hardware["L4T"]
+        assert info.jetpack == service.board.hardware["Jetpack"]
+
+        source.start(rec)
+        # Known millivolts and milliamps in, watts out (jtop computes int(mV * mA / 1000) mW).
+        gpu_mw = service.set_rail_raw(gpu_rail, 5000, 1234)
+        assert gpu_mw == 6170
+        input_mw = service.set_rail_raw(board_rail, 5100, 2000) if board_rail else None
+        service.set_gpu_load(42.0)
+        sample = rec.wait_sample(lambda s: s.gpu_w == 6.17)
+        if board_rail:
+            sample = rec.wait_sample(lambda s: s.board_w == 10.2)
+            assert input_mw == 10200
+            assert sample.board_basis is BoardBasis.INPUT_RAIL
+            assert sample.board_rail == board_rail
+            assert board_rail not in dict(sample.rails_w)
+        else:
+            assert sample.board_basis is BoardBasis.SUM_OF_RAILS
+            assert sample.board_rail is None
+            assert sample.board_w == pytest.approx(sum(w for _, w in sample.rails_w), abs=1e-9)
+        assert dict(sample.rails_w)[gpu_rail] == 6.17
+        if cpu_rail:
+            assert sample.cpu_rail_w == dict(sample.rails_w)[cpu_rail]
+        rec.wait_sample(lambda s: s.gpu_load_pct == 42.0)
+        rec.wait_for(lambda r: len(r.samples) >= 8)
+    finally:
+        source.close()
+    times = [s.t_sensor_s for s in rec.samples]
+    assert all(b > a for a, b in pairwise(times)), times
+    steps = [b - a for a, b in pairwise(times)]
+    assert min(steps) >= INTERVAL * 0.5 and max(steps) < INTERVAL * 3
+    assert not rec.statuses
+
+
+def test_service_restart_mid_stream(jtop_service: StartService) -> None:
+    service = jtop_service("orin-nx")
+    source = JtopSource(INTERVAL, client_factory=service.client_factory, reconnect_delay_s=0.25)
+    rec = Recorder()
+    source.open()
+    source.start(rec)
+    try:
+        rec.wait_for(lambda r: len(r.samples) >= 3)
+        service.stop()
+        rec.wait_for(lambda r: len(r.statuses) >= 1, timeout=10)
+        lost = rec.statuses[0]
+        assert not lost.connected
+        count = len(rec.samples)
+        time.sleep(0.6)  # a few failed reconnect attempts while the service is down
+        assert len(rec.samples) == count
+        service.set_rail("VDD_CPU_GPU_CV", 3000)
+        service.start()
+        rec.wait_for(lambda r: any(s.connected for s in r.statuses), timeout=15)
+        rec.wait_for(lambda r: len(r.samples) >= count + 3)
+    finally:
+        source.close()
+    assert [s.connected for s in rec.statuses] == [False, True]
+    times = [s.t_sensor_s for s in rec.samples]
+    assert all(b > a for a, b in pairwise(times))
+    after = rec.samples[count:]
+    assert after[0].t_sensor_s - rec.samples[count - 1].t_sensor_s > 3 * INTERVAL  # a gap
+    assert after[-1].gpu_w == 3.0
+
+
+def test_input_rail_failing_for_a_while_is_not_taken_for_the_board(
+    jtop_service: StartService,
+) -> None:
+    service = jtop_service("orin-nx")
+    source = JtopSource(INTERVAL, client_factory=service.client_factory)
+    rec = Recorder()
+    source.open()
+    source.start(rec)
+    try:
+        rec.wait_for(lambda r: len(r.samples) >= 2)
+        service.fail_rail("VDD_IN")  # jtop then silently makes 'tot' the sum of the others
+        bad = rec.wait_sample(lambda s: s.board_basis is BoardBasis.SUM_OF_RAILS)
+        service.restore_rail("VDD_IN")
+        good = rec.wait_sample(lambda s: s.board_basis is BoardBasis.INPUT_RAIL)
+    finally:
+        source.close()
+    assert bad.board_w is None and bad.board_rail is None
+    assert bad.gpu_w is not None  # the other rails were still measured
+    assert good.board_w is not None and good.board_rail == "VDD_IN"
+
+
+def test_interval_is_fixed_by_the_first_client(jtop_service: StartService) -> None:
+    service = jtop_service("nano")
+    box: dict[str, Any] = {}
+
+    def first_client() -> None:  # e.g. the jtop GUI, already running at 0.5 s
+        client = service.client_factory(0.5)
+        client.start()
+        box["client"] = client
+
+    thread = threading.Thread(target=first_client)
+    thread.start()
+    thread.join(10)
+    first = box["client"]
+    source = JtopSource(0.2, client_factory=service.client_factory)
+    rec = Recorder()
+    try:
+        info = source.open()
+        assert info.interval_s == 0.5  # what the service delivers, not what we asked
+        source.start(rec)
+        rec.wait_for(lambda r: len(r.samples) >= 4, timeout=10)
+    finally:
+        source.close()
+        first.close()
+    assert not rec.statuses  # a client asking 0.2 s would have stopped after one sample
+    times = [s.t_sensor_s for s in rec.samples]
+    assert all(0.3 < b - a < 1.0 for a, b in pairwise(times)), times
+
+
+def test_board_without_power_sensors_is_unavailable(jtop_service: StartService) -> None:
+    service = jtop_service("nano-2gb")
+    source = JtopSource(INTERVAL, client_factory=service.client_factory)
+    with pytest.raises(SourceUnavailable, match="reports no power rails"):
+        source.open()
+    source.close()
+
+
+def test_version_mismatch_names_the_fix(jtop_service: StartService) -> None:
+    service = jtop_service("orin-nx", service_version="4.3.2")
+    source = JtopSource(INTERVAL, client_factory=service.client_factory)
+    with pytest.raises(SourceUnavailable) as err:
+        source.open()
+    client = ".".join((jetson_stats_version() or "").split(".")[:2])
+    assert str(err.value) == (
+        f"jetson-stats client {client} does not match the jtop service 4.3: install carbontop "
+        "in a venv with --system-site-packages, or pip install 'jetson-stats==4.3.*'"
+    )
+
+
+def test_no_service_is_unavailable(tmp_path: Any) -> None:
+    def factory(interval: float) -> Any:
+        import jtop.service
+
+        jtop.service.JTOP_PIPE = str(tmp_path / "absent.sock")
+        from jtop import jtop
+
+        return jtop(interval=interval)
+
+    source = JtopSource(INTERVAL, client_factory=factory)
+    with pytest.raises(SourceUnavailable, match="jtop service is not running"):
+        source.open()

@@ -1,0 +1,460 @@
+"""Runs the REAL jtop service (jetson-stats) on an emulated Jetson sysfs tree, for tests.
+
+The service reads ``/fake_sys`` when ``JTOP_TESTING`` is set (docs/jetson-power.md, "Running the
+real service without a Jetson"). This module builds that tree for three boards, starts
+``jtop.service.JtopServer`` in a small subprocess (this very file run as a script) that first
+replaces ``jtop.service.get_hardware`` (it crashes where ``/sys/devices/virtual/dmi/id`` is missing)
+and points ``jtop.service.JTOP_PIPE`` at a private socket, and lets a test rewrite rail values while
+it runs, stop it and start it again.
+
+``/fake_sys`` is a fixed path at the root, so one service at a time: a file lock is held from
+:meth:`JtopService.__enter__` to :meth:`JtopService.__exit__`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import grp
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+FAKE_SYS = Path("/fake_sys")
+LOCK_PATH = Path(tempfile.gettempdir()) / "carbontop-fake-sys.lock"
+JTOP_GROUP = "jtop"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class FakeRail:
+    """One INA3221 channel: where it lives and its starting reading."""
+
+    name: str
+    device: str  # i2c device folder, e.g. "1-0040"
+    channel: int  # hwmon: 1..3, iio: 0..2
+    volt_mv: int
+    curr_ma: int
+
+
+@dataclass(frozen=True)
+class FakeBoard:
+    """An emulated board: its INA3221 layout, rails and what ``get_hardware`` returns."""
+
+    key: str
+    layout: str  # "hwmon" (L4T 34+) or "iio" (L4T 32)
+    rails: tuple[FakeRail, ...]
+    hardware: dict[str, str]
+    nc_channels: tuple[tuple[str, int], ...] = ()  # (device, channel) labelled "NC" (skipped)
+    gpu_devfreq: str = "17000000.ga10b"  # /sys/class/devfreq entry of the iGPU
+    gpu_name: str = "ga10b"  # its device/of_node/name
+
+
+def _hw(model: str, module: str, soc: str, l4t: str, jetpack: str, pnum: str) -> dict[str, str]:
+    return {
+        "Model": model,
+        "699-level Part Number": f"699-1{pnum[1:5]}-0000-000 A.0",
+        "P-Number": pnum,
+        "Module": module,
+        "SoC": soc,
+        "CUDA Arch BIN": "8.7" if "234" in soc else "5.3",
+        "Serial Number": "1420000000000",
+        "L4T": l4t,
+        "Jetpack": jetpack,
+    }
+
+
+BOARDS: dict[str, FakeBoard] = {
+    "nano": FakeBoard(
+        key="nano",
+        layout="iio",
+        rails=(
+            FakeRail("POM_5V_IN", "6-0040", 0, 5000, 700),
+            FakeRail("POM_5V_GPU", "6-0040", 1, 5000, 100),
+            FakeRail("POM_5V_CPU", "6-0040", 2, 5000, 200),
+        ),
+        hardware=_hw(
+            "NVIDIA Jetson Nano Developer Kit",
+            "NVIDIA Jetson Nano (4 GB ram)",
+            "tegra210",
+            "32.7.4",
+            "4.6.4",
+            "p3448-0000",
+        ),
+        gpu_devfreq="57000000.gpu",
+        gpu_name="gpu",
+    ),
+    "orin-nx": FakeBoard(
+        key="orin-nx",
+        layout="hwmon",
+        rails=(
+            FakeRail("VDD_IN", "1-0040", 1, 5000, 1400),
+            FakeRail("VDD_CPU_GPU_CV", "1-0040", 2, 5000, 400),
+            FakeRail("VDD_SOC", "1-0040", 3, 5000, 300),
+        ),
+        hardware=_hw(
+            "NVIDIA Orin NX Developer Kit",
+            "NVIDIA Jetson Orin NX (16GB ram)",
+            "tegra234",
+            "35.4.1",
+            "5.1.2",
+            "p3767-0000",
+        ),
+    ),
+    "agx-orin": FakeBoard(
+        key="agx-orin",
+        layout="hwmon",
+        rails=(
+            FakeRail("VDD_GPU_SOC", "1-0040", 1, 5000, 800),
+            FakeRail("VDD_CPU_CV", "1-0040", 2, 5000, 300),
+            FakeRail("VIN_SYS_5V0", "1-0040", 3, 5000, 600),
+            FakeRail("VDDQ_VDD2_1V8AO", "1-0041", 2, 5000, 100),
+        ),
+        nc_channels=(("1-0041", 1), ("1-0041", 3)),
+        hardware=_hw(
+            "Jetson AGX Orin Developer Kit",
+            "NVIDIA Jetson AGX Orin (64GB ram)",
+            "tegra234",
+            "35.4.1",
+            "5.1.2",
+            "p3701-0005",
+        ),
+    ),
+    # No INA3221 at all (Jetson Nano 2GB): jtop's power is {}.
+    "nano-2gb": FakeBoard(
+        key="nano-2gb",
+        layout="iio",
+        rails=(),
+        hardware=_hw(
+            "NVIDIA Jetson Nano 2GB Developer Kit",
+            "NVIDIA Jetson Nano (2 GB ram)",
+            "tegra210",
+            "32.7.4",
+            "4.6.4",
+            "p3448-0003",
+        ),
+        gpu_devfreq="57000000.gpu",
+        gpu_name="gpu",
+    ),
+}
+
+
+def _write(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{value}\n")
+    os.replace(tmp, path)  # atomic: the service never reads half a number
+
+
+def _rail_files(board: FakeBoard, rail: FakeRail) -> dict[str, Path]:
+    """The files holding one rail's volt / curr (and, iio only, power)."""
+    dev = FAKE_SYS / "bus" / "i2c" / "devices" / rail.device
+    n = rail.channel
+    if board.layout == "iio":
+        base = dev / "iio:device0"
+        return {
+            "volt": base / f"in_voltage{n}_input",
+            "curr": base / f"in_current{n}_input",
+            "power": base / f"in_power{n}_input",
+        }
+    base = dev / "hwmon" / f"hwmon{3 + int(rail.device[-1])}"
+    return {"volt": base / f"in{n}_input", "curr": base / f"curr{n}_input"}
+
+
+def build_fake_sys(board: FakeBoard) -> None:
+    """Writes the emulated sysfs tree for ``board`` (power, CPU, iGPU) under ``/fake_sys``."""
+    if FAKE_SYS.exists():
+        shutil.rmtree(FAKE_SYS)
+    devices = FAKE_SYS / "bus" / "i2c" / "devices"
+    for device in sorted({r.device for r in board.rails} | {d for d, _ in board.nc_channels}):
+        _write(devices / device / "name", "ina3221x" if board.layout == "iio" else "ina3221")
+        if board.layout == "hwmon":
+            hwmon = devices / device / "hwmon" / f"hwmon{3 + int(device[-1])}"
+            # Channel 7 is the "sum of shunt voltages" that jtop must skip.
+            _write(hwmon / "in7_label", "sum of shunt voltages")
+            _write(hwmon / "in7_input", 0)
+    for device, n in board.nc_channels:
+        hwmon = devices / device / "hwmon" / f"hwmon{3 + int(device[-1])}"
+        _write(hwmon / f"in{n}_label", "NC")
+        _write(hwmon / f"in{n}_input", 0)
+        _write(hwmon / f"curr{n}_input", 0)
+    for rail in board.rails:
+        dev = devices / rail.device
+        n = rail.channel
+        if board.layout == "iio":
+            base = dev / "iio:device0"
+            _write(base / f"rail_name_{n}", rail.name)
+            _write(base / f"warn_current_limit_{n}", 32760)
+            _write(base / f"crit_current_limit_{n}", 32760)
+        else:
+            base = dev / "hwmon" / f"hwmon{3 + int(rail.device[-1])}"
+            _write(base / f"in{n}_label", rail.name)
+            _write(base / f"curr{n}_max", 32760)
+            _write(base / f"curr{n}_crit", 32760)
+        _write_rail(board, rail, rail.volt_mv, rail.curr_ma)
+    # CPU: /fake_sys/stat and two cores with cpufreq.
+    _write(
+        FAKE_SYS / "stat",
+        "cpu  1000 0 500 8000 10 0 5 0 0 0\n"
+        "cpu0 500 0 250 4000 5 0 3 0 0 0\n"
+        "cpu1 500 0 250 4000 5 0 2 0 0 0\nintr 0",
+    )
+    for idx in range(2):
+        cpu = FAKE_SYS / "devices" / "system" / "cpu" / f"cpu{idx}"
+        _write(cpu / "online", 1)
+        freq = cpu / "cpufreq"
+        _write(freq / "scaling_governor", "schedutil")
+        for kind in ("scaling", "cpuinfo"):
+            _write(freq / f"{kind}_min_freq", 115200)
+            _write(freq / f"{kind}_max_freq", 2201600)
+            _write(freq / f"{kind}_cur_freq", 1190400)
+    # Integrated GPU through devfreq.
+    gpu = FAKE_SYS / "class" / "devfreq" / board.gpu_devfreq
+    _write(gpu / "device" / "of_node" / "name", board.gpu_name)
+    _write(gpu / "device" / "load", 0)
+    _write(gpu / "device" / "railgate_enable", 0)
+    _write(gpu / "governor", "nvhost_podgov")
+    _write(gpu / "cur_freq", 306000000)
+    _write(gpu / "max_freq", 1300500000)
+    _write(gpu / "min_freq", 306000000)
+
+
+def _write_rail(board: FakeBoard, rail: FakeRail, volt_mv: int, curr_ma: int) -> int:
+    """Writes one rail's reading; returns the milliwatts jtop will compute from it."""
+    files = _rail_files(board, rail)
+    mw = int(volt_mv * (float(curr_ma) / 1000))  # jtop's own formula (hwmon)
+    if "power" in files:
+        _write(files["power"], mw)
+    _write(files["volt"], volt_mv)
+    _write(files["curr"], curr_ma)
+    return mw
+
+
+def ensure_jtop_group() -> None:
+    """The service chowns its socket to group ``jtop``: create the group if it is missing."""
+    try:
+        grp.getgrnam(JTOP_GROUP)
+    except KeyError:
+        subprocess.run(["groupadd", "--system", JTOP_GROUP], check=True, capture_output=True)
+
+
+def skip_reason() -> str | None:
+    """Why the real service cannot run here, or None when it can."""
+    if not hasattr(os, "getuid") or os.getuid() != 0:
+        return "the jtop service needs root (it reads /fake_sys and chowns its socket)"
+    if importlib.util.find_spec("jtop") is None:
+        return "jetson-stats (jtop) is not installed in this Python"
+    return None
+
+
+@contextlib.contextmanager
+def _fake_sys_lock() -> Iterator[None]:
+    with open(LOCK_PATH, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class JtopService:
+    """The real jtop service on an emulated board. Use as a context manager."""
+
+    def __init__(self, board: str, service_version: str | None = None) -> None:
+        if board not in BOARDS:
+            raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
+        self.board = BOARDS[board]
+        self.service_version = service_version  # pretend the service is another jetson-stats
+        self._workdir = Path(tempfile.mkdtemp(prefix="carbontop-jtop-"))
+        self.pipe = str(self._workdir / "jtop.sock")
+        self.log_path = self._workdir / "service.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock: contextlib.ExitStack | None = None
+
+    # -- lifetime -----------------------------------------------------------------------------
+    def __enter__(self) -> JtopService:
+        stack = contextlib.ExitStack()
+        stack.enter_context(_fake_sys_lock())
+        self._lock = stack
+        try:
+            ensure_jtop_group()
+            build_fake_sys(self.board)
+            self.start()
+        except BaseException:
+            self._cleanup()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(FAKE_SYS, ignore_errors=True)
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def start(self) -> None:
+        """Starts the service and waits until its socket answers."""
+        if self.running:
+            return
+        env = dict(os.environ, JTOP_TESTING="true", JTOP_SERVICE="True")
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    "serve",
+                    self.pipe,
+                    json.dumps(self.board.hardware),
+                    self.service_version or "",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not os.path.exists(self.pipe):
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"jtop service exited at start:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"jtop service did not open its socket:\n{self.log_text()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM, then waits until that process has exited (it removes its socket)."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            logger.warning("jtop service ignored SIGTERM; killing its process group")
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        # Reap the service's own children (server process, manager) if any outlived it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.pipe)
+
+    def restart(self) -> None:
+        """Stops, then starts the service on the same tree (rails are found again)."""
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    # -- values -------------------------------------------------------------------------------
+    def set_rail(self, name: str, mw: int) -> int:
+        """Rewrites a rail to about ``mw`` milliwatts at its voltage; returns jtop's exact mW."""
+        rail = self._rail(name)
+        curr_ma = round(mw * 1000 / rail.volt_mv)
+        return _write_rail(self.board, rail, rail.volt_mv, curr_ma)
+
+    def set_rail_raw(self, name: str, volt_mv: int, curr_ma: int) -> int:
+        """Rewrites a rail's millivolts and milliamps; returns the mW jtop will report."""
+        return _write_rail(self.board, self._rail(name), volt_mv, curr_ma)
+
+    def set_gpu_load(self, percent: float) -> None:
+        """The iGPU load jtop reports (the devfreq 'load' file holds per-mille)."""
+        path = FAKE_SYS / "class" / "devfreq" / self.board.gpu_devfreq / "device" / "load"
+        _write(path, int(percent * 10))
+
+    def fail_rail(self, name: str) -> None:
+        """Makes the rail's reading fail (its voltage file vanishes): jtop skips it that tick."""
+        volt = _rail_files(self.board, self._rail(name))["volt"]
+        os.replace(volt, volt.with_name(volt.name + ".off"))
+
+    def restore_rail(self, name: str) -> None:
+        """Undoes :meth:`fail_rail`."""
+        volt = _rail_files(self.board, self._rail(name))["volt"]
+        os.replace(volt.with_name(volt.name + ".off"), volt)
+
+    def _rail(self, name: str) -> FakeRail:
+        for rail in self.board.rails:
+            if rail.name == name:
+                return rail
+        raise KeyError(f"{name} is not a rail of {self.board.key}")
+
+    # -- clients ------------------------------------------------------------------------------
+    @property
+    def client_factory(self) -> Callable[[float], Any]:
+        """A JtopSource client_factory that talks to this service's private socket."""
+        pipe = self.pipe
+
+        def factory(interval: float) -> Any:
+            import jtop.service
+
+            jtop.service.JTOP_PIPE = pipe  # read at call time by JtopManager
+            from jtop import jtop as jtop_client
+
+            return jtop_client(interval=interval)
+
+        return factory
+
+
+def _serve(pipe: str, hardware_json: str, version: str) -> None:
+    """The subprocess: the stock service loop with hardware identification replaced."""
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s - %(message)s")
+    import jtop.service
+
+    hardware = json.loads(hardware_json)
+    jtop.service.JTOP_PIPE = pipe
+    jtop.service.get_hardware = lambda: dict(hardware)  # type: ignore[attr-defined]
+    if version:
+        jtop.service.get_var = lambda _regex: version  # type: ignore[attr-defined]
+
+    def exit_signal(signum: int, frame: object) -> None:
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, exit_signal)
+    server = jtop.service.JtopServer(force=True)
+    server.loop_for_ever()
+
+
+def jtop_service(board: str, service_version: str | None = None) -> JtopService:
+    """The real jtop service on emulated ``board``, as a context manager."""
+    return JtopService(board, service_version=service_version)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "serve":
+        _serve(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        raise SystemExit("usage: jtop_harness.py serve PIPE HARDWARE_JSON VERSION")
