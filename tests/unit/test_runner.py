@@ -1,0 +1,429 @@
+"""WorkloadRunner with the real child process: every built-in on the CPU, failures, stops, OOM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from carbontop.model import Phase, ProgressEvent
+from carbontop.registry import find_workload
+from carbontop.runner import WorkloadRunner, describe_exit, parse_event
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+PLUGINS = DATA / "plugin_workloads.py"
+
+# Tiny sizes: each built-in runs for real on the CPU in a second or so (plus torch's import).
+TINY: dict[str, dict[str, object]] = {
+    "gpu-stress": {"size": 64, "device": "cpu"},
+    "cpu-stress": {"size": 64},
+    "ram-stress": {"block_mb": 4, "max_mb": 16, "interval_s": 0.0},
+    "stress-all": {"size": 64, "cpu_size": 64, "block_mb": 4, "max_mb": 16, "device": "cpu"},
+    "matmul": {"size": 64, "device": "cpu"},
+    "cnn-inference": {"batch": 2, "image_size": 32, "width": 4, "blocks": 1, "device": "cpu"},
+    "transformer-inference": {
+        "batch": 2,
+        "seq_len": 8,
+        "d_model": 16,
+        "layers": 1,
+        "heads": 2,
+        "device": "cpu",
+    },
+    "training": {"batch": 8, "features": 16, "hidden": 16, "device": "cpu"},
+    "idle": {"nap_s": 0.05},
+}
+UNITS = {
+    "gpu-stress": "iteration",
+    "cpu-stress": "iteration",
+    "ram-stress": "MB",
+    "stress-all": "iteration",
+    "matmul": "GFLOP",
+    "cnn-inference": "image",
+    "transformer-inference": "token",
+    "training": "sample",
+    "idle": "second",
+}
+
+
+_STARTED: list[WorkloadRunner] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans() -> Iterator[None]:
+    """Whatever a test does, no workload child outlives it."""
+    yield
+    while _STARTED:
+        _STARTED.pop().stop(grace_s=1.0)
+
+
+def tracked(runner: WorkloadRunner) -> WorkloadRunner:
+    _STARTED.append(runner)
+    return runner
+
+
+class Recorder:
+    """Collects events from the runner thread."""
+
+    def __init__(self) -> None:
+        self.events: list[ProgressEvent] = []
+        self.lock = threading.Lock()
+        self.measuring = threading.Event()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        with self.lock:
+            self.events.append(event)
+        if event.kind == "phase" and event.phase is Phase.MEASURING:
+            self.measuring.set()
+
+    def kinds(self, kind: str) -> list[ProgressEvent]:
+        with self.lock:
+            return [event for event in self.events if event.kind == kind]
+
+    def phases(self) -> list[Phase]:
+        return [event.phase for event in self.kinds("phase") if event.phase is not None]
+
+
+def plugin(class_name: str, tmp_path: Path, **kwargs: object) -> tuple[WorkloadRunner, Recorder]:
+    recorder = Recorder()
+    runner = tracked(
+        WorkloadRunner(
+            workload_file=PLUGINS,
+            class_name=class_name,
+            log_path=tmp_path / "workload.log",
+            on_event=recorder,
+            **kwargs,  # type: ignore[arg-type]
+        )
+    )
+    return runner, recorder
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gone(pid):
+            return True
+        time.sleep(0.05)
+    return gone(pid)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_builtin_runs_for_real_on_cpu(name: str, tmp_path: Path) -> None:
+    recorder = Recorder()
+    log_path = tmp_path / "workload.log"
+    params = {key: str(value) for key, value in TINY[name].items()}  # as the command line gives
+    runner = tracked(
+        WorkloadRunner(
+            name,
+            params={**params, "warmup_s": "0.1"},
+            duration_s=0.5,
+            log_path=log_path,
+            on_event=recorder,
+        )
+    )
+    runner.start()
+    assert runner.wait(timeout=60) == 0, log_path.read_text()
+    assert runner.failure_reason is None
+    assert recorder.phases() == [Phase.LOADING, Phase.WARMUP, Phase.MEASURING]
+    kinds = [event.kind for event in recorder.events]
+    assert kinds[0] == "phase" and kinds[-1] == "done" and "error" not in kinds
+    assert kinds.index("info") < kinds.index("done")
+
+    measuring = [e for e in recorder.kinds("units") if e.phase is Phase.MEASURING]
+    assert measuring and measuring[-1].units is not None and measuring[-1].units > 0
+    assert all(event.unit == UNITS[name] for event in measuring)
+    done = recorder.kinds("done")[0]
+    assert done.units == measuring[-1].units and done.info["ended"] == "duration"
+    assert 0.5 <= float(done.info["measured_s"]) < 5.0
+
+    info = runner.info
+    assert info["workload"] == name and info["unit"] == UNITS[name]
+    assert info["warmup_s"] == "0.1" and info["duration_s"] == "0.5"
+    assert info["device"] in ("cpu", "none")
+    for key in TINY[name]:
+        assert key in info, key
+    # the window's edges: the measuring phase event and the done event, on the monotonic clock
+    times = [event.t_unix_s for event in recorder.kinds("phase")] + [done.t_unix_s]
+    assert times == sorted(times)
+    start = float(recorder.kinds("phase")[-1].info["t_monotonic_s"])
+    end = float(done.info["t_monotonic_s"])
+    assert end - start == pytest.approx(float(done.info["measured_s"]), abs=0.01)
+
+
+def test_failing_workload_reports_the_exception(tmp_path: Path) -> None:
+    runner, recorder = plugin("Failing", tmp_path, duration_s=10)
+    runner.start()
+    assert runner.wait(timeout=20) == 1
+    assert runner.failure_reason == "ValueError: boom: the workload broke"
+    errors = recorder.kinds("error")
+    assert len(errors) == 1 and errors[0].phase is Phase.MEASURING
+    assert errors[0].info["type"] == "ValueError"
+    assert not recorder.kinds("done")
+    assert "Traceback" in (tmp_path / "workload.log").read_text()  # the detail is in the log
+
+
+def test_unknown_workload_fails_in_the_child(tmp_path: Path) -> None:
+    runner = tracked(WorkloadRunner("no-such-workload", log_path=tmp_path / "w.log"))
+    runner.start()
+    assert runner.wait(timeout=20) == 1
+    assert runner.failure_reason is not None
+    assert runner.failure_reason.startswith("unknown workload 'no-such-workload': choose one of")
+
+
+def test_bad_param_fails_naming_valid_keys(tmp_path: Path) -> None:
+    runner = tracked(WorkloadRunner("idle", params={"colour": "red"}, log_path=tmp_path / "w.log"))
+    runner.start()
+    assert runner.wait(timeout=20) == 1
+    assert "unknown param 'colour'" in (runner.failure_reason or "")
+    assert "nap_s" in (runner.failure_reason or "")
+
+
+def test_sigkill_is_reported_as_such(tmp_path: Path) -> None:
+    runner, recorder = plugin("Counter", tmp_path)
+    runner.start()
+    assert recorder.measuring.wait(10)
+    assert runner.pid is not None
+    os.kill(runner.pid, signal.SIGKILL)
+    assert runner.wait(timeout=10) == -signal.SIGKILL
+    assert runner.failure_reason == "killed by signal SIGKILL"
+
+
+def test_workload_that_ends_by_itself(tmp_path: Path) -> None:
+    exits: list[int] = []
+    runner, recorder = plugin(
+        "Counter", tmp_path, params={"steps": 30, "warmup_s": 0}, on_exit=exits.append
+    )
+    runner.start()
+    assert runner.wait(timeout=20) == 0 and runner.failure_reason is None
+    assert exits == [0]
+    done = recorder.kinds("done")[0]
+    assert done.info["ended"] == "workload finished"
+    assert done.units == 30 and done.flops == 300.0 and done.unit == "nap"
+
+
+def test_stop_during_measuring_reports_what_was_done(tmp_path: Path) -> None:
+    runner, recorder = plugin("Counter", tmp_path)  # no duration: runs until stopped
+    runner.start()
+    assert recorder.measuring.wait(10)
+    time.sleep(0.3)
+    assert 0.0 <= runner.cpu_fraction() <= 1.0
+    start = time.monotonic()
+    assert runner.stop() == -signal.SIGTERM
+    assert time.monotonic() - start < 2.0
+    assert runner.failure_reason is None and runner.stop_requested
+    done = recorder.kinds("done")[0]
+    assert done.info["ended"] == "stopped" and done.units is not None and done.units > 0
+    assert float(done.info["measured_s"]) > 0.2
+
+
+def test_hung_workload_is_stopped_promptly(tmp_path: Path) -> None:
+    runner, recorder = plugin("Hanging", tmp_path)
+    runner.start()
+    assert recorder.measuring.wait(10)
+    start = time.monotonic()
+    runner.stop(grace_s=3.0)
+    assert time.monotonic() - start < 3.0
+    assert runner.returncode == -signal.SIGTERM and runner.failure_reason is None
+    assert runner.pid is not None and gone(runner.pid)
+
+
+def test_workload_deaf_to_sigterm_is_killed_after_grace(tmp_path: Path) -> None:
+    runner, recorder = plugin("Hanging", tmp_path, params={"ignore_sigterm": "true"})
+    runner.start()
+    assert recorder.measuring.wait(10)
+    start = time.monotonic()
+    assert runner.stop(grace_s=0.5) == -signal.SIGKILL
+    assert time.monotonic() - start < 3.0
+    assert runner.failure_reason is None  # we asked for it
+    assert runner.pid is not None and gone(runner.pid)
+
+
+def test_memory_limit_gives_out_of_memory(tmp_path: Path) -> None:
+    recorder = Recorder()
+    runner = tracked(
+        WorkloadRunner(
+            "ram-stress",
+            params={"block_mb": 32, "max_mb": 100_000, "max_share": 0.9, "interval_s": 0},
+            duration_s=20,
+            log_path=tmp_path / "w.log",
+            on_event=recorder,
+            memory_limit_bytes=768 * 1024 * 1024,
+        )
+    )
+    runner.start()
+    assert runner.wait(timeout=30) == 1
+    reason = runner.failure_reason or ""
+    assert reason.startswith("out of memory: "), reason
+    assert "MemoryError" in reason
+    assert runner.info["memory_limit_bytes"] == str(768 * 1024 * 1024)
+
+
+def test_started_from_a_short_lived_thread_survives_it(tmp_path: Path) -> None:
+    # PR_SET_PDEATHSIG fires when the spawning *thread* exits: the runner spawns from its own.
+    runner, recorder = plugin("Counter", tmp_path)
+    thread = threading.Thread(target=runner.start)
+    thread.start()
+    thread.join()
+    assert recorder.measuring.wait(10)
+    time.sleep(0.3)
+    assert runner.pid is not None and not gone(runner.pid) and runner.running
+    runner.stop()
+    assert runner.failure_reason is None
+
+
+PARENT = """
+import sys, threading, time
+from pathlib import Path
+from carbontop.model import Phase
+from carbontop.runner import WorkloadRunner
+measuring = threading.Event()
+runner = WorkloadRunner(
+    workload_file=Path(sys.argv[1]),
+    class_name="Hanging",
+    on_event=lambda event: event.phase == Phase.MEASURING and measuring.set(),
+)
+runner.start()
+measuring.wait(20)  # the child now sleeps forever inside step()
+print(runner.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_child_exits_when_its_parent_dies() -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(PLUGINS)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        child_pid = int(parent.stdout.readline())
+        assert not gone(child_pid)
+        parent.kill()
+        parent.wait(timeout=5)
+        assert wait_gone(child_pid, timeout=5), "the workload child outlived its parent"
+    finally:
+        parent.kill()
+        parent.wait(timeout=5)
+
+
+def test_log_file_is_appended(tmp_path: Path) -> None:
+    log_path = tmp_path / "workload.log"
+    log_path.write_text("earlier session\n")
+    runner, _ = plugin("Counter", tmp_path, params={"steps": 2, "warmup_s": 0})
+    runner.start()
+    runner.wait(timeout=20)
+    text = log_path.read_text()
+    assert text.startswith("earlier session\n") and "phase: measuring" in text
+
+
+def command_runner(
+    argv: list[str], tmp_path: Path, **kwargs: object
+) -> tuple[WorkloadRunner, Recorder]:
+    recorder = Recorder()
+    runner = WorkloadRunner.for_command(
+        argv, log_path=tmp_path / "command.log", on_event=recorder, **kwargs
+    )
+    return tracked(runner), recorder
+
+
+def command_pid_of(runner: WorkloadRunner) -> int:
+    deadline = time.monotonic() + 10
+    while "command_pid" not in runner.info and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return int(runner.info["command_pid"])
+
+
+def test_command_is_one_measured_run(tmp_path: Path) -> None:
+    script = "import time; print('hello from the command'); time.sleep(0.3)"
+    runner, recorder = command_runner([sys.executable, "-c", script], tmp_path, params={"x": 1})
+    runner.start()
+    assert runner.wait(timeout=20) == 0 and runner.failure_reason is None
+    assert recorder.phases() == [Phase.LOADING, Phase.MEASURING]
+    done = recorder.kinds("done")[0]
+    assert done.units == 1 and done.unit == "run" and done.info["ended"] == "command exited"
+    assert float(done.info["measured_s"]) >= 0.3
+    assert runner.info["command"].endswith("time.sleep(0.3)'")
+    assert "hello from the command" in (tmp_path / "command.log").read_text()
+
+
+def test_failing_or_missing_command(tmp_path: Path) -> None:
+    runner, _ = command_runner([sys.executable, "-c", "raise SystemExit(3)"], tmp_path)
+    runner.start()
+    assert runner.wait(timeout=20) == 1
+    assert runner.failure_reason == "the command exited with code 3"
+    runner, _ = command_runner(["/nonexistent/carbontop-test-cmd"], tmp_path)
+    runner.start()
+    assert runner.wait(timeout=20) == 1
+    assert "No such file or directory" in (runner.failure_reason or "")
+
+
+def test_command_duration_and_stop(tmp_path: Path) -> None:
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    runner, recorder = command_runner(sleeper, tmp_path, duration_s=0.5)
+    runner.start()
+    assert runner.wait(timeout=10) == 0
+    assert recorder.kinds("done")[0].info["ended"] == "duration"
+    assert wait_gone(int(runner.info["command_pid"]), timeout=5)
+
+    runner, recorder = command_runner(sleeper, tmp_path)
+    runner.start()
+    command_pid = command_pid_of(runner)
+    assert runner.stop() == -signal.SIGTERM and runner.failure_reason is None
+    assert wait_gone(command_pid, timeout=5)
+
+
+def test_command_dies_with_its_wrapper(tmp_path: Path) -> None:
+    runner, recorder = command_runner(
+        [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path
+    )
+    runner.start()
+    command_pid = command_pid_of(runner)
+    assert runner.pid is not None
+    os.kill(runner.pid, signal.SIGKILL)
+    assert runner.wait(timeout=10) == -signal.SIGKILL
+    assert wait_gone(command_pid, timeout=5), "the command outlived its wrapper"
+
+
+async def test_usable_from_asyncio(tmp_path: Path) -> None:
+    runner, recorder = plugin("Counter", tmp_path, params={"steps": 3, "warmup_s": 0})
+    runner.start()
+    assert await runner.wait_async(timeout=20) == 0
+    assert recorder.kinds("done")[0].units == 3
+
+
+def test_parse_event_and_exit_descriptions() -> None:
+    line = (
+        b'{"kind":"units","t_unix_s":1.5,"phase":"measuring","units":3,"unit":"image",'
+        b'"flops":null,"message":"","info":{}}'
+    )
+    event = parse_event(line)
+    assert event == ProgressEvent("units", 1.5, Phase.MEASURING, 3.0, "image", None, "", {})
+    assert parse_event(b"not json") is None
+    assert parse_event(b'{"kind": "phase", "phase": "nonsense"}') is None
+    assert describe_exit(-9) == "killed by signal SIGKILL"
+    assert describe_exit(3) == "exited with code 3"
+
+
+def test_for_entry_and_wait_before_start(tmp_path: Path) -> None:
+    entry = find_workload("counter", PLUGINS)
+    runner = tracked(WorkloadRunner.for_entry(entry, params={"steps": 1, "warmup_s": 0}))
+    with pytest.raises(RuntimeError):
+        runner.wait()
+    assert "--class-name" in runner.child_argv(5) and "Counter" in runner.child_argv(5)
+    runner.start()
+    assert runner.wait(timeout=20) == 0
+    with pytest.raises(RuntimeError):
+        runner.start()
