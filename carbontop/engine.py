@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from carbontop.board_lock import BoardLock
 from carbontop.carbon import CarbonIntensity, co2_kg
 from carbontop.config import Settings
 from carbontop.errors import CarbontopError
@@ -167,11 +168,13 @@ class Engine:
         self._ticker: threading.Thread | None = None
         self.store = ResultStore(settings.output_dir, notify=self._notify, clock=clock)
         self.log_dir = log_dir
+        self._board_lock = BoardLock(self.info.kind)
 
     # -- life cycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
         self.store.check_writable()
+        self.recover_orphans()
         self.source.start(self._on_source_event)
         if self.cpu_ram is not None:
             self.cpu_ram.start(self._on_cpu_ram, self._on_cpu_ram_status)
@@ -189,6 +192,27 @@ class Engine:
         if self.cpu_ram is not None:
             self.cpu_ram.stop()
         self.store.flush_all(final=True)
+
+    def recover_orphans(self) -> list[SessionSummary]:
+        """Writes the summaries of sessions whose carbontop was killed, from their journals."""
+        from carbontop.results.recovery import find_orphan, recovered_summary
+
+        recovered = []
+        for path in self.store.journals():
+            journal = find_orphan(path)
+            if journal is None:
+                continue
+            try:
+                summary = recovered_summary(journal)
+            except (KeyError, TypeError, ValueError):
+                log.exception("journal %s cannot be recovered", path)
+                self._notify(f"an unfinished session's journal is damaged: left as {path}")
+                continue
+            self.store.write_summary(summary, final=True)
+            self._notify(f"recovered the unfinished session {summary.run_id[:8]} "
+                         f"({summary.workload}): summary rows written, marked recovered")
+            recovered.append(summary)
+        return recovered
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -215,6 +239,7 @@ class Engine:
         with self._lock:
             if self.session_running:
                 raise SessionBusy("a session is already running: stop it first (x)")
+            self._board_lock.acquire()
             now = self.clock()
             run_id = str(uuid.uuid4())
             whole = WindowMeter(self.info, now, self._cpu_ram_ok())
@@ -224,9 +249,9 @@ class Engine:
             self._session = session
             self._set_sim_phase(Phase.LOADING)
         self.store.begin_session(session.run_id, workload, self._journal_meta(session))
-        runner = self._make_runner(session, workload_file, command)
-        session.runner = runner
         try:
+            runner = self._make_runner(session, workload_file, command)
+            session.runner = runner
             runner.start()
         except Exception as exc:
             log.exception("workload child failed to start")
@@ -256,24 +281,26 @@ class Engine:
 
     def _make_runner(self, session: _Session, workload_file: Path | None,
                      command: list[str] | None) -> Any:
-        factory = self._runner_factory
-        if factory is None:
-            from carbontop.runner import WorkloadRunner
-
-            factory = WorkloadRunner
-        return factory(
-            workload=session.workload, params=session.params, duration_s=session.duration_s,
+        kwargs: dict[str, Any] = dict(
+            params=session.params, duration_s=session.duration_s,
             on_event=lambda event: self._on_progress(session, event),
-            log_path=self.store.workload_log_path(session.run_id),
-            workload_file=workload_file,
-        )
+            log_path=self.store.workload_log_path(session.run_id))
+        if self._runner_factory is not None:
+            return self._runner_factory(session.workload, workload_file=workload_file, **kwargs)
+        from carbontop.registry import find_workload
+        from carbontop.runner import WorkloadRunner
+
+        entry = find_workload(session.workload, workload_file)
+        return WorkloadRunner.for_entry(entry, **kwargs)
 
     def _supervise(self, session: _Session) -> None:
         runner = session.runner
         while True:
-            code = runner.wait(timeout=0.25)
-            if code is not None:
+            try:
+                code = runner.wait(timeout=0.25)
                 break
+            except TimeoutError:
+                pass
             if self.sim_load is not None:
                 try:
                     self.sim_load.set_cpu_fraction(runner.cpu_fraction())
@@ -309,6 +336,7 @@ class Engine:
             self._idle = self._new_idle_meter()
             self._set_sim_phase(None)
         self.store.write_summary(summary, final=True)
+        self._board_lock.release()
         session.done.set()
         verb = {FinalStatus.FAILED: "failed"}.get(status, status.value)
         reason = f": {summary.failure_reason}" if summary.failure_reason else ""
@@ -399,6 +427,13 @@ class Engine:
                 if session.phase is Phase.MEASURING:
                     session.units, session.flops = event.units, event.flops
                 session.unit = event.unit or session.unit
+            elif event.kind == "done":
+                # Sent after the last synchronize and before teardown: the window's end edge.
+                if session.phase is Phase.MEASURING:
+                    if event.units is not None:
+                        session.units, session.flops = event.units, event.flops
+                    self._enter_phase(session, Phase.DONE, event.t_unix_s)
+                session.unit = event.unit or session.unit
             elif event.kind == "info":
                 session.child_info.update(event.info)
             elif event.kind == "error":
@@ -418,7 +453,9 @@ class Engine:
             session.window = window
             session.measuring_started_unix_s = now
             session.units = 0.0
-        if phase is not Phase.DONE:
+        if phase is Phase.DONE:
+            self._set_sim_phase(None)
+        else:
             session.phase = phase
             self._set_sim_phase(phase)
 
@@ -499,9 +536,11 @@ class Engine:
                 log.exception("tick failed")
 
     def _journal_meta(self, session: _Session) -> dict[str, Any]:
+        from carbontop.results.recovery import journal_meta
+
         return {"workload": session.workload, "params": session.params,
-                "start_unix_s": session.whole.start_unix_s, "source": self.info.kind,
-                "device_name": self.info.device_name}
+                "start_unix_s": session.whole.start_unix_s,
+                **journal_meta(self.info, self.intensity)}
 
     def _journal_progress(self, session: _Session) -> dict[str, Any]:
         with self._lock:
@@ -509,6 +548,8 @@ class Engine:
             return {"phase": session.phase.value, "units": session.units, "unit": session.unit,
                     "cpu_kwh": totals.cpu_kwh, "ram_kwh": totals.ram_kwh,
                     "gpu_kwh": totals.gpu_kwh, "board_kwh": totals.board_kwh,
+                    "gpu_samples": totals.gpu_samples, "unmeasured_s": totals.unmeasured_s,
+                    "cpu_ram_readings": totals.cpu_ram_readings,
                     "t_unix_s": self.clock(), "failure_reason": session.failure_reason}
 
 

@@ -159,19 +159,23 @@ class ResultStore:
         self._write_journal()
 
     def end_session(self, run_id: str) -> None:
-        path = self._journal_path()
+        path = self.journal_path(run_id)
         if self._journal.get("run_id") == run_id:
             self._journal = {}
+        if path.exists():
             try:
                 path.unlink(missing_ok=True)
             except OSError:
                 log.warning("cannot remove journal %s", path, exc_info=True)
 
-    def _journal_path(self) -> Path:
-        return self.directory / JOURNAL_DIR / "session.json"
+    def journal_path(self, run_id: str) -> Path:
+        return self.directory / JOURNAL_DIR / f"session-{run_id}.json"
+
+    def journals(self) -> list[Path]:
+        return sorted((self.directory / JOURNAL_DIR).glob("session-*.json"))
 
     def _write_journal(self) -> None:
-        path = self._journal_path()
+        path = self.journal_path(str(self._journal.get("run_id")))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

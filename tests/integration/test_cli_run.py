@@ -1,0 +1,133 @@
+"""`carbontop run` end to end: the real child, the simulated board, real CodeCarbon, three CSVs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from carbontop.results import schema
+
+
+def carbontop(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CARBONTOP_LOG_FILE": str(cwd / "carbontop.log"),
+           "CARBONTOP_CONFIG": str(cwd / "no-config.toml")}
+    return subprocess.run([sys.executable, "-m", "carbontop.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def two_sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict], list]:
+    out = tmp_path_factory.mktemp("results")
+    summaries = []
+    procs = []
+    for workload in ("matmul", "idle"):
+        proc = carbontop("run", workload, "--demo", "--seed", "3", "--duration", "3",
+                         "--interval", "0.2", "--country", "FRA", "--output-dir", str(out),
+                         "--param", "warmup_s=0.5", "--json", cwd=out)
+        procs.append(proc)
+        assert proc.returncode == 0, proc.stderr
+        summaries.append(json.loads(proc.stdout))
+    return out, summaries, procs
+
+
+def test_json_summary_is_complete(two_sessions: tuple) -> None:
+    _, summaries, _ = two_sessions
+    s = summaries[0]
+    assert s["status"] == "finished"
+    assert s["gpu_source"] == "sim"
+    assert s["gpu_rail"] == "VDD_GPU_SOC" and s["gpu_scope"] == "GPU+SOC shared"
+    assert s["total_basis"].startswith("sum of all board rails")
+    assert s["carbon_intensity_origin"].startswith("CodeCarbon data")
+    assert 5 < s["window_gpu_samples"]
+    assert s["units"] > 0 and s["throughput_per_s"] > 0 and s["energy_per_unit_j"] > 0
+    assert s["gflop_per_j"] > 0
+    # A few watts to tens of watts over a few seconds: joules, not kilowatt-hours per second.
+    assert 1e-7 < s["gpu_energy_kwh"] < 1e-3
+    assert s["total_co2_kg"] == pytest.approx(s["total_energy_kwh"]
+                                              * s["carbon_intensity_g_per_kwh"] / 1000)
+
+
+def test_three_csvs_appended_with_run_ids(two_sessions: tuple) -> None:
+    out, summaries, _ = two_sessions
+    emissions = rows(out / schema.EMISSIONS)
+    assert [r["run_id"] for r in emissions] == [s["run_id"] for s in summaries]
+    assert list(emissions[0]) == schema.names(schema.EMISSIONS_COLUMNS)[: len(emissions[0])]
+    total = rows(out / schema.TOTAL_SUMMARY)
+    assert list(total[0])[: len(schema.codecarbon_columns())] == list(schema.codecarbon_columns())
+    assert float(total[0]["gpu_energy"]) == pytest.approx(float(emissions[0]["gpu_energy_kwh"]))
+    log = rows(out / schema.GPU_LOG)
+    first = [r for r in log if r["run_id"] == summaries[0]["run_id"]]
+    assert len(first) >= int(emissions[0]["gpu_samples"]) - 1
+    watts = [float(r["gpu_power_w"]) for r in first]
+    assert all(0 <= w < 100 for w in watts), "watts, not milliwatts"
+    energies = [float(r["gpu_energy_kwh"]) for r in first]
+    assert energies == sorted(energies), "cumulative"
+    assert {r["phase"] for r in first} >= {"loading", "measuring"}
+
+
+def test_gpu_log_energy_is_trapezoid_of_its_own_rows(two_sessions: tuple) -> None:
+    out, summaries, _ = two_sessions
+    first = [r for r in rows(out / schema.GPU_LOG) if r["run_id"] == summaries[0]["run_id"]]
+    t = [float(r["sensor_time_s"]) for r in first]
+    w = [float(r["gpu_power_w"]) for r in first]
+    trapezoid = sum((t[i] - t[i - 1]) * (w[i] + w[i - 1]) / 2 for i in range(1, len(t)))
+    assert float(first[-1]["gpu_energy_kwh"]) * 3.6e6 == pytest.approx(trapezoid, rel=0.02)
+
+
+def test_nothing_from_libraries_reaches_the_terminal(two_sessions: tuple) -> None:
+    _, _, procs = two_sessions
+    for proc in procs:
+        assert "codecarbon" not in proc.stderr.lower()
+        assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["run", "no-such-workload", "--demo"], "unknown workload"),
+    (["run", "idle", "--demo", "--interval", "0"], "--interval"),
+    (["run", "idle", "--demo", "--duration", "-3"], "--duration"),
+    (["run", "idle", "--demo", "--country", "XYZ"], "XYZ"),
+    (["run", "idle", "--demo", "--carbon-intensity", "abc"], "carbon-intensity"),
+    (["run", "idle", "--demo", "--carbon-intensity", "-4"], "carbon-intensity"),
+    (["run", "idle", "--gpu-source", "cuda"], "--gpu-source"),
+    (["run", "idle", "--gpu-source", "nvml"], "NVML"),
+    (["run", "idle", "--demo", "--sim-board", "nope"], "nope"),
+    (["run", "idle", "--demo", "--workload-file", "missing.py"], "missing.py"),
+    (["run", "idle", "--demo", "--param", "novalue"], "novalue"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], fragment: str, tmp_path: Path) -> None:
+    proc = carbontop(*args, "--output-dir", str(tmp_path), cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_unusable_output_dir_below_a_regular_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    proc = carbontop("run", "idle", "--demo", "--output-dir", str(blocker / "results"),
+                     cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert "--output-dir" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_list_and_version(tmp_path: Path) -> None:
+    proc = carbontop("list", cwd=tmp_path)
+    assert proc.returncode == 0
+    names = [line.split()[0] for line in proc.stdout.splitlines()]
+    for name in ("gpu-stress", "cpu-stress", "ram-stress", "stress-all", "matmul",
+                 "cnn-inference", "transformer-inference", "training", "idle"):
+        assert name in names
+    assert carbontop("--version", cwd=tmp_path).stdout.startswith("carbontop ")
