@@ -18,6 +18,7 @@ from typing import Any
 
 from carbontop import __version__
 from carbontop.errors import BadInput, CarbontopError
+from carbontop.units import human_co2, human_energy
 
 log = logging.getLogger("carbontop.cli")
 
@@ -279,27 +280,6 @@ def _follow(engine: Any, out: Any) -> Any:
 
 def _fmt(value: float | None, unit: str, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f} {unit}"
-
-
-def human_energy(kwh: float | None) -> str:
-    if kwh is None:
-        return "n/a"
-    j = kwh * 3.6e6
-    if j < 3600:
-        return f"{j:.1f} J"
-    if kwh < 1:
-        return f"{kwh * 1000:.3f} Wh"
-    return f"{kwh:.3f} kWh"
-
-
-def human_co2(kg: float | None) -> str:
-    if kg is None:
-        return "n/a"
-    if kg < 0.001:
-        return f"{kg * 1e6:.1f} mg"
-    if kg < 1:
-        return f"{kg * 1000:.2f} g"
-    return f"{kg:.3f} kg"
 
 
 def status_line(snap: Any) -> str:

@@ -1,4 +1,4 @@
-"""Nothing lost: real signals to a real carbontop, a real SIGKILL, a failing child, a lost source."""
+"""Nothing lost: real signals to a real carbontop, a real SIGKILL, a failing child."""
 
 from __future__ import annotations
 
