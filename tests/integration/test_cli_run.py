@@ -62,7 +62,7 @@ def test_three_csvs_appended_with_run_ids(two_sessions: tuple) -> None:
     out, summaries, _ = two_sessions
     emissions = rows(out / schema.EMISSIONS)
     assert [r["run_id"] for r in emissions] == [s["run_id"] for s in summaries]
-    assert list(emissions[0]) == schema.names(schema.EMISSIONS_COLUMNS)[: len(emissions[0])]
+    assert tuple(emissions[0]) == schema.names(schema.EMISSIONS_COLUMNS)
     total = rows(out / schema.TOTAL_SUMMARY)
     assert list(total[0])[: len(schema.codecarbon_columns())] == list(schema.codecarbon_columns())
     assert float(total[0]["gpu_energy"]) == pytest.approx(float(emissions[0]["gpu_energy_kwh"]))
