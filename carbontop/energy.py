@@ -48,8 +48,11 @@ class TrapezoidIntegrator:
         self._unmeasured_s = 0.0
         self._samples = 0
 
-    def add(self, t_s: float, power_w: float | None) -> None:
-        """Adds one sample. ``None`` power (a missed reading) breaks the chain like a gap."""
+    def add(self, t_s: float, power_w: float | None, counted: bool = True) -> None:
+        """Adds one sample. ``None`` power (a missed reading) breaks the chain like a gap.
+
+        ``counted=False`` marks a point held at a window edge: integrated, but not a sample.
+        """
         if self._last_t is not None and t_s <= self._last_t:
             return  # repeated or out-of-order sample: the sensor has not moved on
         if power_w is None:
@@ -58,7 +61,7 @@ class TrapezoidIntegrator:
             self._last_t, self._last_w = t_s, None
             return
         power_w = max(0.0, power_w)
-        self._samples += 1
+        self._samples += 1 if counted else 0
         if self._last_t is not None:
             dt = t_s - self._last_t
             if self._last_w is None or dt > self._max_step_s:
@@ -90,10 +93,10 @@ class CounterIntegrator:
         self._energy_j = 0.0
         self._samples = 0
 
-    def add(self, t_s: float, counter_j: float | None) -> None:
+    def add(self, t_s: float, counter_j: float | None, counted: bool = True) -> None:
         if counter_j is None or (self._last_t is not None and t_s <= self._last_t):
             return
-        self._samples += 1
+        self._samples += 1 if counted else 0
         if self._last_j is not None and counter_j >= self._last_j:
             self._energy_j += counter_j - self._last_j
         if self._first_t is None:

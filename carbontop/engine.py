@@ -185,7 +185,8 @@ class Engine:
         """Ends a running session as stopped, writes everything, and stops every thread."""
         session = self._session
         if session is not None and not session.done.is_set():
-            self.stop_session(FinalStatus.STOPPED)
+            # An earlier stop (a signal's INTERRUPTED) keeps its status.
+            self.stop_session(session.stop_status or FinalStatus.STOPPED)
             session.done.wait(15.0)
         self._closed.set()
         self.source.close()
@@ -258,6 +259,8 @@ class Engine:
             session.failure_reason = f"could not start the workload: {exc}"
             self._finish(session, FinalStatus.FAILED)
             return run_id
+        if session.stop_status is not None:  # stop_session() came while the child was starting
+            threading.Thread(target=runner.stop, name="carbontop-stop", daemon=True).start()
         threading.Thread(target=self._supervise, args=(session,), name="carbontop-session",
                          daemon=True).start()
         self._notify(f"started {workload} (run {run_id[:8]})", "info")
@@ -414,6 +417,10 @@ class Engine:
             self._last_cpu_ram = reading
             for meter in self._meters():
                 meter.add_cpu_ram(reading)
+            if not self.info.measures_gpu and self.info.board_basis is None:
+                # No power samples arrive without a GPU: the chart follows CodeCarbon instead.
+                self._history.append(HistoryPoint(reading.t_unix_s, None, None, None,
+                                                  reading.cpu_w, reading.ram_w))
 
     def _on_cpu_ram_status(self, error: str | None) -> None:
         if error:

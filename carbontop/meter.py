@@ -91,28 +91,32 @@ class WindowMeter:
     def is_open(self) -> bool:
         return self.end_unix_s is None
 
-    def add_sample(self, s: PowerSample) -> None:
+    def add_sample(self, s: PowerSample, counted: bool = True) -> None:
+        """Adds a sensor sample (``counted=False``: a reading held to a window edge)."""
         if not self.is_open:
             return
         if self.info.has_energy_counter:
-            self._gpu.add(s.t_sensor_s, s.gpu_counter_j)
+            self._gpu.add(s.t_sensor_s, s.gpu_counter_j, counted)
         else:
-            self._gpu.add(s.t_sensor_s, s.gpu_w)
+            self._gpu.add(s.t_sensor_s, s.gpu_w, counted)
         # A board figure whose basis changed for one tick (input read failed, jtop fell back to
         # the sum) is not the same quantity: count that tick as unmeasured.
         board_w = s.board_w if s.board_basis is self.info.board_basis else None
         if self.info.board_basis is not None:
-            self._board.add(s.t_sensor_s, board_w)
+            self._board.add(s.t_sensor_s, board_w, counted)
         if self.info.cpu_rail is not None:
-            self._cpu_rail.add(s.t_sensor_s, s.cpu_rail_w)
+            self._cpu_rail.add(s.t_sensor_s, s.cpu_rail_w, counted)
         self.last_sample = s
 
     def start_from(self, previous: PowerSample | None) -> None:
         """Seeds the window with the sample just before its edge (sample-and-hold at the edge)."""
         if previous is None:
             return
-        held = _held_at(previous, self.start_unix_s)
-        self.add_sample(held if held is not None else previous)
+        # Held at most half an interval forward: the next real sample's sensor time must stay
+        # later than this point, or the integrator would drop it as a repeat.
+        edge = min(self.start_unix_s, previous.t_unix_s + 0.5 * self.info.interval_s)
+        held = _held_at(previous, edge)
+        self.add_sample(held if held is not None else previous, counted=False)
 
     def mark_gap(self) -> None:
         for integ in (self._gpu, self._board, self._cpu_rail):
@@ -138,7 +142,7 @@ class WindowMeter:
                 # Hold the last reading up to the edge, so the window's energy spans its length.
                 held = _held_at(self.last_sample, end_unix_s)
                 if held is not None:
-                    self.add_sample(held)
+                    self.add_sample(held, counted=False)
             self.end_unix_s = end_unix_s
 
     def totals(self, now_unix_s: float) -> WindowTotals:
