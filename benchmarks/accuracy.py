@@ -60,7 +60,7 @@ def run(duration_s: float = 300.0, jitter: float = 0.1, seed: int = 1) -> list[d
             times = sample_times(duration_s, interval, jitter, rng)
             watts = [power(t) for t in times]
             integ = TrapezoidIntegrator(interval)
-            for t, w in zip(times, watts):
+            for t, w in zip(times, watts, strict=True):
                 integ.add(t, w)
             exact = energy(times[-1])
             ours = integ.reading().energy_j
