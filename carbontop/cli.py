@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"carbontop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     run = sub.add_parser("run", parents=[common], help="run one workload headless and summarise")
-    run.add_argument("workload", help="workload name (carbontop list)")
+    run.add_argument("workload", nargs="?",
+                     help="workload name (carbontop list); or `-- CMD ARGS...` to measure any "
+                          "program")
     run.add_argument("--param", action="append", default=[], metavar="K=V",
                      help="workload parameter, repeatable (e.g. --param size=2048)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -107,8 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     from carbontop.logs import setup_logging
 
     log_path = setup_logging()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] | None = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1:]
     try:
         args = build_parser().parse_args(argv)
+        args.command_argv = command
+        if command is not None and args.command != "run":
+            raise BadInput("`-- CMD` works with `carbontop run`: carbontop run -- CMD ARGS")
         if args.command == "list":
             return cmd_list(args)
         settings = settings_from(args)
@@ -218,9 +228,19 @@ def build_engine(settings: Any, cpu_ram: bool = True) -> Any:
 def cmd_run(settings: Any, args: argparse.Namespace) -> int:
     from carbontop.registry import find_workload, parse_params
 
-    entry = find_workload(args.workload, settings.workload_file)
-    if entry.error:
-        raise BadInput(f"workload '{entry.name}' is broken: {entry.error}")
+    command = args.command_argv
+    if command is not None:
+        if args.workload or not command:
+            raise BadInput("give either a workload or `-- CMD ARGS`, e.g. carbontop run -- "
+                           "python train.py")
+        name = "command: " + " ".join(command)[:60]
+    else:
+        if not args.workload:
+            raise BadInput("which workload? give its name (carbontop list) or `-- CMD ARGS`")
+        entry = find_workload(args.workload, settings.workload_file)
+        if entry.error:
+            raise BadInput(f"workload '{entry.name}' is broken: {entry.error}")
+        name = entry.name
     params = parse_params(args.param)
     engine = build_engine(settings)
     out = sys.stderr if args.json else sys.stdout
@@ -235,7 +255,8 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
     try:
         engine.open()
         engine.add_listener(lambda level, msg: log.info("%s: %s", level, msg))
-        engine.start_session(entry.name, params, settings.duration_s, settings.workload_file)
+        engine.start_session(name, params, settings.duration_s, settings.workload_file,
+                             command=command)
         summary = _follow(engine, out)
     finally:
         engine.close()

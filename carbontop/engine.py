@@ -293,6 +293,8 @@ class Engine:
         from carbontop.registry import find_workload
         from carbontop.runner import WorkloadRunner
 
+        if command is not None:
+            return WorkloadRunner.for_command(command, **kwargs)
         entry = find_workload(session.workload, workload_file)
         return WorkloadRunner.for_entry(entry, **kwargs)
 
@@ -452,6 +454,12 @@ class Engine:
         leaving_window = session.phase is Phase.MEASURING and phase is not Phase.MEASURING
         if leaving_window and session.window is not None:
             session.window.close(now)
+        if phase in (Phase.LOADING, Phase.WARMUP) and session.window is not None:
+            # A program went back to warm-up (progress protocol): the measured window is its
+            # last measuring phase, so this one is discarded.
+            session.window = None
+            session.measuring_started_unix_s = None
+            session.units = session.flops = None
         if phase is Phase.MEASURING and session.window is None:
             window = WindowMeter(self.info, now, self._cpu_ram_ok())
             window.start_from(self._last_sample)

@@ -351,15 +351,28 @@ class Runner:
         return "workload finished" if ended else "duration"
 
     def run_command(self, argv: list[str]) -> str:
-        """A plain command as the workload: all of it is measured, one unit per completed run."""
+        """A plain command as the workload.
+
+        Without the progress protocol all of it is measured, one unit ("run") per completed run.
+        A program that writes protocol lines (see :mod:`carbontop.progress`) to the descriptor
+        named by ``CARBONTOP_PROGRESS_FD`` sets its own phases and units of work instead.
+        """
         self.events.unit = "run"
         self.enter(Phase.LOADING)
         if not argv:
             raise BadInput("the command is empty: give it after `--`")
         self.enter(Phase.MEASURING)
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, close_fds=True, preexec_fn=_die_with_parent
-        )
+        progress_r, progress_w = os.pipe()
+        os.set_blocking(progress_r, False)
+        env = {**os.environ, PROGRESS_FD_ENV: str(progress_w)}
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, close_fds=True, pass_fds=(progress_w,), env=env,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            os.close(progress_w)
+        protocol = ProgressProtocol(self)
         info = {"workload": "command", "command": shlex.join(argv), "unit": "run"}
         info.update(pid=str(os.getpid()), command_pid=str(proc.pid))
         if self.duration_s is not None:
@@ -370,9 +383,11 @@ class Runner:
             while True:
                 try:
                     returncode = self.signals.call(lambda: proc.wait(UNITS_EVERY_S))
+                    protocol.read(progress_r)
                     break
                 except subprocess.TimeoutExpired:
                     pass
+                protocol.read(progress_r)
                 self.check()
                 if self.duration_s is not None and (
                     time.monotonic() - self.phase_start >= self.duration_s
@@ -391,7 +406,9 @@ class Runner:
                 else f"exited with code {returncode}"
             )
             raise CommandFailed(f"the command {how}")
-        self.units = 1.0 if ended == "command exited" else 0.0
+        finally_close(progress_r)
+        if not protocol.used:
+            self.units = 1.0 if ended == "command exited" else 0.0
         self.report_units()
         self.measured = (self.units, None, time.monotonic() - self.phase_start)
         return ended
@@ -414,6 +431,73 @@ class Runner:
                 self.check()  # PR_SET_PDEATHSIG's fallback, at the reporting pace
                 self.report_units()
         return False
+
+
+PROGRESS_FD_ENV = "CARBONTOP_PROGRESS_FD"
+
+
+def finally_close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class ProgressProtocol:
+    """Reads ``carbontop:phase=...`` and ``carbontop:units=N unit=X`` lines from a command.
+
+    ``phase`` is one of loading, warmup (warm-up), measure (measuring); ``units`` adds N units of
+    work to the current phase. The measured window is the last measuring phase.
+    """
+
+    PHASES = {"loading": Phase.LOADING, "warmup": Phase.WARMUP, "warm-up": Phase.WARMUP,
+              "measure": Phase.MEASURING, "measuring": Phase.MEASURING}
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.used = False
+        self._buffer = b""
+
+    def read(self, fd: int) -> None:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                return
+            if not chunk:
+                return
+            self._buffer += chunk
+            *lines, self._buffer = self._buffer.split(b"\n")
+            for line in lines:
+                self.handle(line.decode("utf-8", "replace").strip())
+
+    def handle(self, line: str) -> None:
+        if not line.startswith("carbontop:"):
+            return
+        fields = dict(part.split("=", 1) for part in line[10:].split() if "=" in part)
+        if "phase" in fields:
+            phase = self.PHASES.get(fields["phase"].lower())
+            if phase is None:
+                log.warning("unknown phase in progress line: %r", line)
+            elif phase is not self.runner.phase:
+                self.used = True
+                self.runner.report_units()
+                self.runner.enter(phase)
+        if "units" in fields:
+            try:
+                amount = float(fields["units"])
+            except ValueError:
+                log.warning("bad units in progress line: %r", line)
+                return
+            if not self.used:
+                self.runner.enter(self.runner.phase)  # the protocol's units replace "one run"
+            self.used = True
+            self.runner.units += amount
+            if "unit" in fields:
+                self.runner.events.unit = fields["unit"]
+            self.runner.report_units()
 
 
 def _command(text: str) -> list[str]:

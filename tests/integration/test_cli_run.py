@@ -131,3 +131,38 @@ def test_list_and_version(tmp_path: Path) -> None:
                  "cnn-inference", "transformer-inference", "training", "idle"):
         assert name in names
     assert carbontop("--version", cwd=tmp_path).stdout.startswith("carbontop ")
+
+
+PROGRAM = """
+import time
+from carbontop import progress
+progress.phase("warmup")
+time.sleep(0.6)
+progress.phase("measure")
+for _ in range(8):
+    time.sleep(0.15)
+    progress.units(32, "sample")
+print("program output goes to the workload log")
+"""
+
+
+def test_any_command_with_the_progress_protocol(tmp_path: Path) -> None:
+    (tmp_path / "prog.py").write_text(PROGRAM)
+    proc = carbontop("run", "--demo", "--interval", "0.2", "--output-dir", str(tmp_path),
+                     "--json", "--", sys.executable, "prog.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["workload"].startswith("command: ")
+    assert s["units"] == 8 * 32 and s["unit"] == "sample"
+    assert 0.9 < s["window_duration_s"] < s["duration_s"]  # warm-up excluded
+    assert s["energy_per_unit_j"] > 0
+    logs = list((tmp_path / ".carbontop" / "logs").glob("*.log"))
+    assert "program output goes to the workload log" in logs[0].read_text()
+    assert "program output" not in proc.stdout + proc.stderr
+
+
+def test_a_failing_command_fails_the_session(tmp_path: Path) -> None:
+    proc = carbontop("run", "--demo", "--interval", "0.2", "--output-dir", str(tmp_path),
+                     "--", sys.executable, "-c", "raise SystemExit(3)", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert rows(tmp_path / schema.EMISSIONS)[0]["failure_reason"].endswith("code 3")
