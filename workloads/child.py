@@ -437,10 +437,8 @@ PROGRESS_FD_ENV = "CARBONTOP_PROGRESS_FD"
 
 
 def finally_close(fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.close(fd)
-    except OSError:
-        pass
 
 
 class ProgressProtocol:
