@@ -21,6 +21,7 @@ Phases: ``loading``, ``warmup``, ``measure``; ``units`` adds to the current phas
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 PROGRESS_FD_ENV = "CARBONTOP_PROGRESS_FD"
@@ -30,10 +31,9 @@ def _write(line: str) -> None:
     fd = os.environ.get(PROGRESS_FD_ENV)
     if not fd:
         return
-    try:
+    # If carbontop went away, the program must not fail because of its monitor.
+    with contextlib.suppress(OSError, ValueError):
         os.write(int(fd), (line + "\n").encode())
-    except (OSError, ValueError):
-        pass  # carbontop went away: the program must not fail because of its monitor
 
 
 def phase(name: str) -> None:
