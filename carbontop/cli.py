@@ -11,8 +11,10 @@ import json
 import logging
 import os
 import signal
+import statistics
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,8 @@ def _common_options() -> argparse.ArgumentParser:
                    help="load workloads from this Python file too")
     g.add_argument("--duration", dest="duration_s", type=_positive_float, metavar="S",
                    help="measured window in seconds (default: 30)")
+    g.add_argument("--baseline", dest="baseline_s", type=_positive_float, metavar="S",
+                   help="measure S seconds idle first; report gross and net (above idle) energy")
     return p
 
 
@@ -86,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--param", action="append", default=[], metavar="K=V",
                      help="workload parameter, repeatable (e.g. --param size=2048)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument("--repeat", type=int, default=1, metavar="N",
+                     help="run N trials with a cool-down between them; report mean and spread")
+    run.add_argument("--cooldown-max", type=_positive_float, default=60.0, metavar="S",
+                     help="longest cool-down between trials, seconds (default: 60)")
     lst = sub.add_parser("list", parents=[common], help="list the workloads")
     lst.add_argument("--json", action="store_true")
     det = sub.add_parser("detect", parents=[common], help="which sources answer here")
@@ -98,7 +106,7 @@ def settings_from(args: argparse.Namespace) -> Any:
 
     values = {k: getattr(args, k, None) for k in (
         "gpu_source", "sim_board", "seed", "interval_s", "country", "region", "carbon_intensity",
-        "output_dir", "gpu_indices", "duration_s", "workload_file")}
+        "output_dir", "gpu_indices", "duration_s", "workload_file", "baseline_s")}
     values["carbon_intensity"] = getattr(args, "carbon_intensity", None)
     if getattr(args, "demo", False):
         values["gpu_source"] = "sim"
@@ -252,25 +260,107 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM,
                                                           signal.SIGHUP)}
+    if not 1 <= args.repeat <= 1000:
+        raise BadInput(f"--repeat must be between 1 and 1000, not {args.repeat}")
+    experiment_id = str(uuid.uuid4()) if args.repeat > 1 else None
+    summaries: list[Any] = []
     try:
         engine.open()
         engine.add_listener(lambda level, msg: log.info("%s: %s", level, msg))
-        engine.start_session(name, params, settings.duration_s, settings.workload_file,
-                             command=command)
-        summary = _follow(engine, out)
+        idle_w = _idle_power(engine.snapshot())
+        for k in range(args.repeat):
+            if received:
+                break
+            if k > 0:
+                _cool_down(engine, idle_w, args.cooldown_max, received, out)
+            engine.start_session(name, params, settings.duration_s, settings.workload_file,
+                                 command=command, baseline_s=settings.baseline_s,
+                                 experiment_id=experiment_id,
+                                 trial=f"{k + 1}/{args.repeat}" if experiment_id else None)
+            summary = _follow(engine, out)
+            if summary is None:
+                raise CarbontopError("the session ended without a summary (see the log file)")
+            summaries.append(summary)
+            if summary.baseline is not None and k == 0:
+                idle_w = summary.baseline.idle_w
+            if not args.json:
+                print(format_summary(summary, engine.store.paths()), file=out)
+            if summary.status.value == "failed":
+                break
     finally:
         engine.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    if summary is None:
-        raise CarbontopError("the session ended without a summary (see the log file)")
     if args.json:
-        print(json.dumps(summary.to_json(), default=str))
-    else:
-        print(format_summary(summary, engine.store.paths()), file=out)
+        if len(summaries) == 1 and args.repeat == 1:
+            print(json.dumps(summaries[0].to_json(), default=str))
+        else:
+            print(json.dumps({"trials": [s.to_json() for s in summaries],
+                              "stats": trial_stats(summaries)}, default=str))
+    elif args.repeat > 1:
+        print(format_trial_stats(trial_stats(summaries)), file=out)
     if received:
         return 128 + received[0]
-    return EXIT_FAILED if summary.status.value == "failed" else EXIT_OK
+    failed = any(s.status.value == "failed" for s in summaries)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _idle_power(snap: Any) -> float | None:
+    """The power figure a cool-down waits on: board, else GPU, else CodeCarbon's CPU."""
+    live = snap.live
+    for value in (live.board_w, live.gpu_w, live.cpu_w):
+        if value is not None:
+            return float(value)
+    return None
+
+
+def _cool_down(engine: Any, idle_w: float | None, cap_s: float, received: list[int],
+               out: Any) -> None:
+    """Waits until power is back near idle (within 10 % + 0.5 W), at most ``cap_s`` seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < cap_s and not received:
+        now_w = _idle_power(engine.snapshot())
+        near_idle = idle_w is None or now_w is None or now_w <= idle_w * 1.1 + 0.5
+        if near_idle and time.monotonic() - start >= 1.0:
+            return
+        time.sleep(0.25)
+    print(f"cool-down capped at {cap_s:.0f} s: power has not returned to idle", file=out)
+
+
+def trial_stats(summaries: list[Any]) -> dict[str, Any]:
+    """Mean and standard deviation over the trials that finished."""
+    done = [s for s in summaries if s.status.value == "finished"]
+
+    def stat(values: list[float]) -> dict[str, float | int | None]:
+        if not values:
+            return {"n": 0, "mean": None, "stdev": None}
+        return {"n": len(values), "mean": statistics.fmean(values),
+                "stdev": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+    per_unit = [s.efficiency.energy_per_unit_j for s in done if s.efficiency.energy_per_unit_j]
+    rate = [s.efficiency.throughput_per_s for s in done if s.efficiency.throughput_per_s]
+    energy = [s.window.total_kwh * 3.6e6 for s in done
+              if s.window is not None and s.window.total_kwh is not None]
+    unit = next((s.efficiency.unit for s in done if s.efficiency.unit), None)
+    return {"trials": len(summaries), "finished": len(done), "unit": unit,
+            "energy_per_unit_j": stat(per_unit), "throughput_per_s": stat(rate),
+            "window_energy_j": stat(energy)}
+
+
+def format_trial_stats(stats: dict[str, Any]) -> str:
+    unit = stats["unit"] or "unit"
+
+    def line(label: str, s: dict[str, Any], suffix: str) -> str:
+        if not s["n"]:
+            return f"  {label:<16} n/a"
+        return f"  {label:<16} {s['mean']:.4g} ± {s['stdev']:.2g} {suffix} (n={s['n']})"
+
+    return "\n".join([
+        f"{stats['finished']}/{stats['trials']} trials finished (mean ± standard deviation):",
+        line("energy per unit", stats["energy_per_unit_j"], f"J/{unit}"),
+        line("throughput", stats["throughput_per_s"], f"{unit}/s"),
+        line("window energy", stats["window_energy_j"], "J"),
+    ])
 
 
 def _interrupted() -> Any:
@@ -350,6 +440,11 @@ def format_summary(summary: Any, paths: list[Path]) -> str:
     if win is not None:
         lines.append(f"  window      {win.duration_s:.1f} s measured, {win.gpu_samples} samples, "
                      f"{human_energy(win.total_kwh)}")
+    if summary.baseline is not None and win is not None:
+        net = summary.baseline.net_kwh(win)
+        lines.append(f"  above idle  {human_energy(net)} net of {human_energy(win.total_kwh)} "
+                     f"gross (idle {summary.baseline.idle_w:.2f} W over "
+                     f"{summary.baseline.duration_s:.1f} s)")
     if e.throughput_per_s:
         lines.append(f"  throughput  {e.throughput_per_s:.2f} {e.unit}/s, "
                      + (f"{e.energy_per_unit_j:.4g} J/{e.unit}" if e.energy_per_unit_j else "")

@@ -44,6 +44,7 @@ class Settings:
     gpu_indices: tuple[int, ...] | None = None
     duration_s: float = 30.0
     workload_file: Path | None = None
+    baseline_s: float = 0.0  # idle seconds measured before each workload (0: none)
 
     def validated(self) -> Settings:
         if self.gpu_source not in GPU_SOURCES:
@@ -52,6 +53,8 @@ class Settings:
             )
         check_positive("--interval", self.interval_s, maximum=60.0)
         check_positive("--duration", self.duration_s, maximum=MAX_DURATION_S)
+        if self.baseline_s != 0:
+            check_positive("--baseline", self.baseline_s, maximum=3600.0)
         if self.carbon_intensity is not None:
             check_positive("--carbon-intensity", self.carbon_intensity, maximum=5000.0)
         if self.region and not self.country:
@@ -83,6 +86,7 @@ _KEYS: dict[str, tuple[str, type]] = {
     "carbon_intensity": ("carbon_intensity", float),
     "output_dir": ("output_dir", Path),
     "duration": ("duration_s", float),
+    "baseline": ("baseline_s", float),
 }
 
 

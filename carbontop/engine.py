@@ -8,6 +8,7 @@ takes one lock, and the outside world sees only immutable snapshots.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -33,7 +34,7 @@ from carbontop.model import (
 )
 from carbontop.results.store import ResultStore
 from carbontop.sources.base import PowerSource, SourceEvent
-from carbontop.summary import Efficiency, SessionSummary
+from carbontop.summary import Baseline, Efficiency, SessionSummary
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,10 @@ class _Session:
     done: threading.Event = field(default_factory=threading.Event)
     summary: SessionSummary | None = None
     runner: Any = None
+    baseline_meter: WindowMeter | None = None
+    baseline: Baseline | None = None
+    experiment_id: str | None = None
+    trial: str | None = None
 
 
 Listener = Callable[[str, str], None]  # (level, message) for the messages panel
@@ -235,8 +240,12 @@ class Engine:
 
     def start_session(self, workload: str, params: dict[str, Any] | None = None,
                       duration_s: float | None = None, workload_file: Path | None = None,
-                      command: list[str] | None = None) -> str:
-        """Starts a workload child and its session. Returns the run id."""
+                      command: list[str] | None = None, baseline_s: float = 0.0,
+                      experiment_id: str | None = None, trial: str | None = None) -> str:
+        """Starts a session (an idle baseline first, when asked) and its workload child.
+
+        Returns the run id at once; the baseline and the child run on the session's thread.
+        """
         with self._lock:
             if self.session_running:
                 raise SessionBusy("a session is already running: stop it first (x)")
@@ -246,10 +255,28 @@ class Engine:
             whole = WindowMeter(self.info, now, self._cpu_ram_ok())
             whole.start_from(self._last_sample)
             session = _Session(run_id=run_id, workload=workload, params=dict(params or {}),
-                               duration_s=duration_s or self.settings.duration_s, whole=whole)
+                               duration_s=duration_s or self.settings.duration_s, whole=whole,
+                               experiment_id=experiment_id, trial=trial)
+            if baseline_s > 0:
+                session.phase = Phase.BASELINE
+                session.baseline_meter = WindowMeter(self.info, now, self._cpu_ram_ok())
+                session.baseline_meter.start_from(self._last_sample)
+                self._set_sim_phase(None)
+            else:
+                self._set_sim_phase(Phase.LOADING)
             self._session = session
-            self._set_sim_phase(Phase.LOADING)
         self.store.begin_session(session.run_id, workload, self._journal_meta(session))
+        threading.Thread(target=self._run_session,
+                         args=(session, workload_file, command, baseline_s),
+                         name="carbontop-session", daemon=True).start()
+        self._notify(f"started {workload} (run {run_id[:8]})", "info")
+        return run_id
+
+    def _run_session(self, session: _Session, workload_file: Path | None,
+                     command: list[str] | None, baseline_s: float) -> None:
+        if baseline_s > 0 and not self._measure_baseline(session, baseline_s):
+            self._finish(session, session.stop_status or FinalStatus.STOPPED)
+            return
         try:
             runner = self._make_runner(session, workload_file, command)
             session.runner = runner
@@ -258,13 +285,34 @@ class Engine:
             log.exception("workload child failed to start")
             session.failure_reason = f"could not start the workload: {exc}"
             self._finish(session, FinalStatus.FAILED)
-            return run_id
+            return
         if session.stop_status is not None:  # stop_session() came while the child was starting
             threading.Thread(target=runner.stop, name="carbontop-stop", daemon=True).start()
-        threading.Thread(target=self._supervise, args=(session,), name="carbontop-session",
-                         daemon=True).start()
-        self._notify(f"started {workload} (run {run_id[:8]})", "info")
-        return run_id
+        self._supervise(session)
+
+    def _measure_baseline(self, session: _Session, baseline_s: float) -> bool:
+        """Idle power for ``baseline_s`` seconds before the workload; False if stopped."""
+        deadline = time.monotonic() + baseline_s
+        while time.monotonic() < deadline:
+            if session.stop_status is not None:
+                return False
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        with self._lock:
+            meter = session.baseline_meter
+            assert meter is not None
+            meter.close(self.clock())
+            totals = meter.totals(self.clock())
+            if totals.total_kwh is not None and totals.duration_s > 0:
+                session.baseline = Baseline(totals.duration_s,
+                                            totals.total_kwh * 3.6e6 / totals.duration_s,
+                                            max(totals.gpu_samples, totals.board_samples))
+                self._notify(f"idle baseline: {session.baseline.idle_w:.2f} W over "
+                             f"{totals.duration_s:.1f} s", "info")
+            else:
+                self._notify("idle baseline: nothing measured", "warning")
+            session.phase = Phase.LOADING
+            self._set_sim_phase(Phase.LOADING)
+        return True
 
     def stop_session(self, status: FinalStatus = FinalStatus.STOPPED) -> None:
         session = self._session
@@ -308,7 +356,11 @@ class Engine:
                 pass
             if self.sim_load is not None:
                 try:
-                    self.sim_load.set_cpu_fraction(runner.cpu_fraction())
+                    # The simulated GPU works as hard as the child really does: a busy core
+                    # drives it fully, an idle child leaves it idle.
+                    fraction = runner.cpu_fraction()
+                    self.sim_load.set_cpu_fraction(fraction)
+                    self.sim_load.set_gpu_intensity(min(1.0, fraction * (os.cpu_count() or 1)))
                 except Exception:  # noqa: BLE001
                     log.debug("cpu fraction unavailable", exc_info=True)
             started = session.measuring_started_unix_s
@@ -361,7 +413,8 @@ class Engine:
             cpu_mode=getattr(cc, "cpu_mode", "") if cc else "",
             cpu_provenance=_provenance(cc),
             child_info={k: str(v) for k, v in session.child_info.items()},
-            hardware=_hardware(cc),
+            hardware=_hardware(cc), baseline=session.baseline,
+            experiment_id=session.experiment_id, trial=session.trial,
         )
 
     def export(self) -> list[Path]:
@@ -526,6 +579,8 @@ class Engine:
             meters = [session.whole]
             if session.window is not None and session.window.is_open:
                 meters.append(session.window)
+            if session.baseline_meter is not None and session.baseline_meter.is_open:
+                meters.append(session.baseline_meter)
         return meters
 
     def _new_idle_meter(self) -> WindowMeter:

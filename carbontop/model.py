@@ -106,6 +106,7 @@ class CpuRamReading:
 
 class Phase(str, Enum):
     IDLE = "idle"
+    BASELINE = "baseline"  # idle power measured before the workload starts (--baseline)
     LOADING = "loading"
     WARMUP = "warm-up"
     MEASURING = "measuring"

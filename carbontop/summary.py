@@ -46,6 +46,21 @@ class Efficiency:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """Idle power measured before the workload (measurement.md rule 8)."""
+
+    duration_s: float
+    idle_w: float
+    samples: int
+
+    def net_kwh(self, window: WindowTotals | None) -> float | None:
+        """Window energy above idle: gross minus idle power over the window's length."""
+        if window is None or window.total_kwh is None:
+            return None
+        return max(0.0, window.total_kwh - self.idle_w * window.duration_s / J_PER_KWH)
+
+
+@dataclass(frozen=True)
 class SessionSummary:
     run_id: str
     status: FinalStatus
@@ -61,6 +76,9 @@ class SessionSummary:
     cpu_provenance: str = "estimated"
     child_info: dict[str, str] = field(default_factory=dict)
     hardware: dict[str, str] = field(default_factory=dict)
+    baseline: Baseline | None = None
+    experiment_id: str | None = None  # shared by the trials of one --repeat
+    trial: str | None = None  # "2/5"
 
     def co2_kg(self, kwh: float | None) -> float | None:
         return None if kwh is None else kwh * self.intensity.g_per_kwh / 1000.0
@@ -106,9 +124,13 @@ class SessionSummary:
             "units_per_j": e.units_per_j,
             "units_per_s_per_w": e.units_per_s_per_w,
             "gflop_per_j": e.gflop_per_j,
-            "gross_energy_kwh": None,
-            "net_energy_kwh": None,
-            "idle_power_w": None,
+            "gross_energy_kwh": win.total_kwh if win and self.baseline else None,
+            "net_energy_kwh": self.baseline.net_kwh(win) if self.baseline else None,
+            "net_co2_kg": self.co2_kg(self.baseline.net_kwh(win)) if self.baseline else None,
+            "idle_power_w": self.baseline.idle_w if self.baseline else None,
+            "net_energy_per_unit_j": self._net_per_unit(),
+            "experiment_id": self.experiment_id,
+            "trial": self.trial,
             "carbon_intensity_g_per_kwh": self.intensity.g_per_kwh,
             "carbon_intensity_origin": self.intensity.origin,
             "country_iso_code": self.intensity.country_iso3,
@@ -141,7 +163,7 @@ class SessionSummary:
             "timestamp": iso_utc(w.end_unix_s),
             "project_name": f"carbontop:{self.workload}",
             "run_id": self.run_id,
-            "experiment_id": self.workload,
+            "experiment_id": self.experiment_id or self.workload,
             "duration": duration,
             "emissions": emissions,
             "emissions_rate": emissions / duration if emissions is not None and duration else None,
@@ -180,6 +202,12 @@ class SessionSummary:
             "carbon_intensity_g_per_kwh": self.intensity.g_per_kwh,
             "carbon_intensity_origin": self.intensity.origin,
         }
+
+    def _net_per_unit(self) -> float | None:
+        if self.baseline is None or not self.efficiency.units:
+            return None
+        net = self.baseline.net_kwh(self.window)
+        return net * J_PER_KWH / self.efficiency.units if net is not None else None
 
     def to_json(self) -> dict[str, object]:
         row = self.emissions_row()
