@@ -166,3 +166,24 @@ def test_a_failing_command_fails_the_session(tmp_path: Path) -> None:
                      "--", sys.executable, "-c", "raise SystemExit(3)", cwd=tmp_path)
     assert proc.returncode == 1
     assert rows(tmp_path / schema.EMISSIONS)[0]["failure_reason"].endswith("code 3")
+
+
+def test_baseline_and_repeat_give_net_energy_and_spread(tmp_path: Path) -> None:
+    proc = carbontop("run", "cpu-stress", "--demo", "--interval", "0.2", "--duration", "1.5",
+                     "--baseline", "1", "--repeat", "2", "--cooldown-max", "2",
+                     "--param", "warmup_s=0.2", "--param", "size=128",
+                     "--output-dir", str(tmp_path), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    trials = result["trials"]
+    assert [t["trial"] for t in trials] == ["1/2", "2/2"]
+    assert len({t["experiment_id"] for t in trials}) == 1
+    for t in trials:
+        assert t["idle_power_w"] > 0
+        assert 0 < t["net_energy_kwh"] < t["gross_energy_kwh"]
+        assert t["net_energy_per_unit_j"] < t["energy_per_unit_j"]
+    stats = result["stats"]
+    assert stats["finished"] == 2
+    assert stats["energy_per_unit_j"]["n"] == 2 and stats["energy_per_unit_j"]["stdev"] >= 0
+    emissions = rows(tmp_path / schema.EMISSIONS)
+    assert [r["trial"] for r in emissions] == ["1/2", "2/2"]
