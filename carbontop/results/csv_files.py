@@ -32,15 +32,16 @@ def default_fallback_dir() -> Path:
 
 def neutralise(value: object) -> str:
     """Formats one cell; text that a spreadsheet would evaluate gets a leading apostrophe."""
+    kind = type(value)  # exact types first: this runs for every cell of every gpu_log row
+    if kind is float:
+        return repr(value)
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, int):
+    if kind is int:
         return str(value)
-    text = str(value)
+    text = value if kind is str else str(value)
     if text.startswith(FORMULA_PREFIXES):
         try:
             float(text)
