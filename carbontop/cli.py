@@ -48,8 +48,8 @@ def _gpu_indices(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"'{text}' is not a GPU index list like 0,1") from None
 
 
-def _common_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+def _common_options() -> _Parser:
+    p = _Parser(add_help=False)
     g = p.add_argument_group("measuring")
     g.add_argument("--gpu-source", choices=None, metavar="{auto,jtop,nvml,sim,none}",
                    help="where GPU power comes from (default: auto)")
@@ -72,6 +72,11 @@ def _common_options() -> argparse.ArgumentParser:
                    help="measured window in seconds (default: 30)")
     g.add_argument("--baseline", dest="baseline_s", type=_positive_float, metavar="S",
                    help="measure S seconds idle first; report gross and net (above idle) energy")
+    g.add_argument("--prometheus-port", dest="prometheus_port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on PORT (0: any free port)")
+    g.add_argument("--prometheus-host", dest="prometheus_host", metavar="HOST",
+                   help="address for --prometheus-port (default 127.0.0.1; 0.0.0.0 for a "
+                        "Prometheus on another machine)")
     return p
 
 
@@ -98,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true")
     det = sub.add_parser("detect", parents=[common], help="which sources answer here")
     det.add_argument("--json", action="store_true")
+    rep = sub.add_parser("report", parents=[common], help="the sessions of a results directory")
+    rep.add_argument("directory", nargs="?", type=Path, metavar="DIR",
+                     help="results directory (default: --output-dir, else the current one)")
+    rep.add_argument("--sort", default="start", metavar="COLUMN",
+                     help="start, workload, duration, energy, co2, throughput, j_per_unit, "
+                          "status; prefix - for descending")
+    fmt = rep.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
     return parser
 
 
@@ -106,7 +120,8 @@ def settings_from(args: argparse.Namespace) -> Any:
 
     values = {k: getattr(args, k, None) for k in (
         "gpu_source", "sim_board", "seed", "interval_s", "country", "region", "carbon_intensity",
-        "output_dir", "gpu_indices", "duration_s", "workload_file", "baseline_s")}
+        "output_dir", "gpu_indices", "duration_s", "workload_file", "baseline_s",
+        "prometheus_port", "prometheus_host")}
     values["carbon_intensity"] = getattr(args, "carbon_intensity", None)
     if getattr(args, "demo", False):
         values["gpu_source"] = "sim"
@@ -130,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return cmd_list(args)
         settings = settings_from(args)
+        if args.command == "report":
+            from carbontop.report import report_main
+
+            fmt = "json" if args.json else "csv" if args.csv else "table"
+            return report_main(args.directory or settings.output_dir, args.sort, fmt)
         if args.command == "detect":
             return cmd_detect(settings, args.json)
         if args.command == "run":
@@ -264,9 +284,13 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
         raise BadInput(f"--repeat must be between 1 and 1000, not {args.repeat}")
     experiment_id = str(uuid.uuid4()) if args.repeat > 1 else None
     summaries: list[Any] = []
+    exporter = None
     try:
         engine.open()
         engine.add_listener(lambda level, msg: log.info("%s: %s", level, msg))
+        exporter = start_metrics(engine, settings)
+        if exporter is not None:
+            print(f"Prometheus metrics on {exporter.url}", file=sys.stderr)
         idle_w = _idle_power(engine.snapshot())
         for k in range(args.repeat):
             if received:
@@ -289,6 +313,8 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
                 break
     finally:
         engine.close()
+        if exporter is not None:
+            exporter.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     if args.json:
@@ -303,6 +329,15 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
         return 128 + received[0]
     failed = any(s.status.value == "failed" for s in summaries)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def start_metrics(engine: Any, settings: Any) -> Any:
+    """The Prometheus exporter, when --prometheus-port asks for one."""
+    if settings.prometheus_port is None:
+        return None
+    from carbontop.exporter import start_exporter
+
+    return start_exporter(engine, settings.prometheus_host, settings.prometheus_port)
 
 
 def _idle_power(snap: Any) -> float | None:

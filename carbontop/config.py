@@ -45,6 +45,8 @@ class Settings:
     duration_s: float = 30.0
     workload_file: Path | None = None
     baseline_s: float = 0.0  # idle seconds measured before each workload (0: none)
+    prometheus_port: int | None = None  # serve metrics on this port (0: any free port)
+    prometheus_host: str = "127.0.0.1"
 
     def validated(self) -> Settings:
         if self.gpu_source not in GPU_SOURCES:
@@ -53,6 +55,8 @@ class Settings:
             )
         check_positive("--interval", self.interval_s, maximum=60.0)
         check_positive("--duration", self.duration_s, maximum=MAX_DURATION_S)
+        if self.prometheus_port is not None and not 0 <= self.prometheus_port <= 65535:
+            raise BadInput(f"--prometheus-port {self.prometheus_port} is not a port: use 1-65535")
         if self.baseline_s != 0:
             check_positive("--baseline", self.baseline_s, maximum=3600.0)
         if self.carbon_intensity is not None:
@@ -87,6 +91,8 @@ _KEYS: dict[str, tuple[str, type]] = {
     "output_dir": ("output_dir", Path),
     "duration": ("duration_s", float),
     "baseline": ("baseline_s", float),
+    "prometheus_port": ("prometheus_port", int),
+    "prometheus_host": ("prometheus_host", str),
 }
 
 

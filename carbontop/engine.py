@@ -406,8 +406,7 @@ class Engine:
         cc = self.cpu_ram
         return SessionSummary(
             run_id=session.run_id, status=status, workload=session.workload,
-            params={**session.params, **session.child_info.get("params_dict", {})}
-            if isinstance(session.child_info.get("params_dict"), dict) else dict(session.params),
+            params=_resolved_params(session.params, session.child_info),
             source=self.info, intensity=self.intensity, whole=session.whole.totals(now),
             window=window, efficiency=eff, failure_reason=session.failure_reason,
             cpu_mode=getattr(cc, "cpu_mode", "") if cc else "",
@@ -500,7 +499,8 @@ class Engine:
                 session.child_info.update(event.info)
             elif event.kind == "error":
                 session.failure_reason = event.message
-        self.store.update_journal(session.run_id, self._journal_progress(session))
+        if event.kind != "units":  # units come 4 times a second; the ticker saves them
+            self.store.update_journal(session.run_id, self._journal_progress(session))
 
     def _enter_phase(self, session: _Session, phase: Phase, t_unix_s: float) -> None:
         now = min(self.clock(), t_unix_s) if t_unix_s else self.clock()
@@ -621,6 +621,16 @@ class Engine:
                     "gpu_samples": totals.gpu_samples, "unmeasured_s": totals.unmeasured_s,
                     "cpu_ram_readings": totals.cpu_ram_readings,
                     "t_unix_s": self.clock(), "failure_reason": session.failure_reason}
+
+
+_CHILD_BOOKKEEPING = frozenset({"workload", "target", "unit", "pid", "python", "command_pid",
+                                "duration_s", "memory_limit_bytes", "t_monotonic_s"})
+
+
+def _resolved_params(given: dict[str, Any], child_info: dict[str, str]) -> dict[str, Any]:
+    """The parameters as the workload resolved them (defaults, device, dtype), over the given."""
+    resolved = {k: v for k, v in child_info.items() if k not in _CHILD_BOOKKEEPING}
+    return {**given, **resolved}
 
 
 def _provenance(cpu_ram: Any | None) -> str:

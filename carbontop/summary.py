@@ -175,8 +175,10 @@ class SessionSummary:
             "ram_energy": w.ram_kwh,
             "energy_consumed": w.total_kwh,
             "water_consumed": None,
-            "country_name": self.intensity.country_name,
-            "country_iso_code": self.intensity.country_iso3,
+            # CodeCarbon's readers expect a code in every row: "WLD" (World Bank's code for the
+            # world) when the world average applies.
+            "country_name": self.intensity.country_name or "World",
+            "country_iso_code": self.intensity.country_iso3 or "WLD",
             "region": self.intensity.region,
             "cloud_provider": "",
             "cloud_region": "",

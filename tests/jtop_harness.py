@@ -7,6 +7,24 @@ replaces ``jtop.service.get_hardware`` (it crashes where ``/sys/devices/virtual/
 and points ``jtop.service.JTOP_PIPE`` at a private socket, and lets a test rewrite rail values while
 it runs, stop it and start it again.
 
+Two more pieces of a board, for power modes and board state:
+
+- Temperatures: jtop 7.2.2 reads thermal zones from the real ``/sys`` even under ``JTOP_TESTING``
+  (``TemperatureService`` has no testing hook), and a sandbox has none. The service subprocess
+  swaps in a ``TemperatureService`` that runs jtop's own zone discovery on
+  ``/fake_sys/devices/virtual/thermal`` (``thermal_zoneN/type`` and ``temp`` in milli-C); jtop's
+  reading code (``get_status``, -256 for an unreadable sensor) is untouched.
+- nvpmodel: the service runs the ``nvpmodel`` it finds on its PATH (``nvpmodel -p --verbose`` once
+  at start to list the modes, ``nvpmodel -q`` on every tick, ``nvpmodel -m ID`` to switch). With
+  ``nvpmodel=`` modes, a small fake ``nvpmodel`` is written into a private bin folder put first on
+  the service's PATH. It keeps the mode id in a state file, prints the lines jtop parses in the
+  real tool's format (``NV Power Mode: NAME`` then the id; ``NVPM VERB: POWER_MODEL: ID=N
+  NAME=X``, ``TPC_POWER_GATING TPC_PG_MASK M``, ``PM_CONFIG: DEFAULT=X(N)``), and on ``-m``
+  writes the mode's caps into the fake cpufreq and devfreq files, as the real tool writes the
+  real ones. A mode marked ``fails`` makes ``-m`` print ``NVPM ERROR`` and exit 1. jetson_clocks
+  is looked for at fixed paths (``/usr/bin/jetson_clocks``); where it is absent jtop reports
+  none (``jetson.jetson_clocks is None``).
+
 ``/fake_sys`` is a fixed path at the root, so one service at a time: a file lock is held from
 :meth:`JtopService.__enter__` to :meth:`JtopService.__exit__`.
 """
@@ -35,6 +53,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 FAKE_SYS = Path("/fake_sys")
+THERMAL = FAKE_SYS / "devices" / "virtual" / "thermal"
 LOCK_PATH = Path(tempfile.gettempdir()) / "carbontop-fake-sys.lock"
 JTOP_GROUP = "jtop"
 START_TIMEOUT_S = 30.0
@@ -53,6 +72,43 @@ class FakeRail:
 
 
 @dataclass(frozen=True)
+class FakeNvpMode:
+    """One mode of the fake ``nvpmodel``: the caps it writes, and how it misbehaves."""
+
+    name: str
+    cpu_max_khz: int
+    gpu_max_hz: int
+    tpc_pg_mask: int = 0  # another mask than the current mode's: jtop refuses (needs a reboot)
+    fails: bool = False  # ``nvpmodel -m`` prints NVPM ERROR and exits 1
+
+
+# AGX Orin 64GB's modes (JetPack 5/6), caps roughly as NVIDIA lists them.
+AGX_ORIN_MODES: tuple[FakeNvpMode, ...] = (
+    FakeNvpMode("MAXN", 2201600, 1300500000),
+    FakeNvpMode("15W", 1113600, 420750000),
+    FakeNvpMode("30W", 1728000, 624750000),
+    FakeNvpMode("50W", 1497600, 828750000),
+)
+
+# Thermal zones: (type as the kernel names it, milli-C or None for an offline sensor).
+FakeZone = tuple[str, int | None]
+ORIN_ZONES: tuple[FakeZone, ...] = (
+    ("cpu-thermal", 45500),
+    ("gpu-thermal", 44000),
+    ("cv0-thermal", None),
+    ("soc0-thermal", 42000),
+    ("tj-thermal", 46000),
+)
+NANO_ZONES: tuple[FakeZone, ...] = (
+    ("AO-therm", 38500),
+    ("CPU-therm", 41000),
+    ("GPU-therm", 39500),
+    ("PLL-therm", 39000),
+    ("thermal-fan-est", 40200),
+)
+
+
+@dataclass(frozen=True)
 class FakeBoard:
     """An emulated board: its INA3221 layout, rails and what ``get_hardware`` returns."""
 
@@ -63,6 +119,7 @@ class FakeBoard:
     nc_channels: tuple[tuple[str, int], ...] = ()  # (device, channel) labelled "NC" (skipped)
     gpu_devfreq: str = "17000000.ga10b"  # /sys/class/devfreq entry of the iGPU
     gpu_name: str = "ga10b"  # its device/of_node/name
+    zones: tuple[FakeZone, ...] = ORIN_ZONES
 
 
 def _hw(model: str, module: str, soc: str, l4t: str, jetpack: str, pnum: str) -> dict[str, str]:
@@ -98,6 +155,7 @@ BOARDS: dict[str, FakeBoard] = {
         ),
         gpu_devfreq="57000000.gpu",
         gpu_name="gpu",
+        zones=NANO_ZONES,
     ),
     "orin-nx": FakeBoard(
         key="orin-nx",
@@ -150,6 +208,7 @@ BOARDS: dict[str, FakeBoard] = {
         ),
         gpu_devfreq="57000000.gpu",
         gpu_name="gpu",
+        zones=NANO_ZONES,
     ),
 }
 
@@ -232,6 +291,20 @@ def build_fake_sys(board: FakeBoard) -> None:
     _write(gpu / "cur_freq", 306000000)
     _write(gpu / "max_freq", 1300500000)
     _write(gpu / "min_freq", 306000000)
+    # Thermal zones (read by the TemperatureService that _serve swaps in).
+    for idx, (kind, milli_c) in enumerate(board.zones):
+        zone = THERMAL / f"thermal_zone{idx}"
+        _write(zone / "type", kind)
+        _write(zone / "temp", "N/A" if milli_c is None else milli_c)  # N/A: jtop says -256
+
+
+def _cpu_dirs() -> list[Path]:
+    root = FAKE_SYS / "devices" / "system" / "cpu"
+    return sorted(root.glob("cpu[0-9]*"))
+
+
+def _gpu_dir(board: FakeBoard) -> Path:
+    return FAKE_SYS / "class" / "devfreq" / board.gpu_devfreq
 
 
 def _write_rail(board: FakeBoard, rail: FakeRail, volt_mv: int, curr_ma: int) -> int:
@@ -243,6 +316,73 @@ def _write_rail(board: FakeBoard, rail: FakeRail, volt_mv: int, curr_ma: int) ->
     _write(files["volt"], volt_mv)
     _write(files["curr"], curr_ma)
     return mw
+
+
+# The fake nvpmodel: stdlib only, run with -I -S so that it starts fast (the service runs
+# `nvpmodel -q` on every tick). Its settings come from a JSON file next to it.
+_FAKE_NVPMODEL = """#!{python} -IS
+# Fake nvpmodel written by carbontop's tests/jtop_harness.py: prints what jtop parses.
+import json
+import os
+import sys
+
+CONFIG = {config!r}
+
+
+def write(path, value):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(value) + "\\n")
+    os.replace(tmp, path)
+
+
+def main(argv):
+    with open(CONFIG) as f:
+        conf = json.load(f)
+    with open(conf["log"], "a") as f:
+        f.write(" ".join(argv) + "\\n")
+    modes = conf["modes"]
+    try:
+        with open(conf["state"]) as f:
+            current = int(f.read().strip())
+    except (OSError, ValueError):
+        current = conf["default"]
+    if argv[:1] == ["-q"]:
+        print("NV Power Mode: " + modes[current]["name"])
+        print(current)
+        return 0
+    if argv[:1] == ["-p"]:
+        print("NVPM VERB: Config file: /etc/nvpmodel.conf")
+        print("NVPM VERB: parsing done for /etc/nvpmodel.conf")
+        for idx, mode in enumerate(modes):
+            print("NVPM VERB: POWER_MODEL: ID=%d NAME=%s" % (idx, mode["name"]))
+            print("NVPM VERB: TPC_POWER_GATING TPC_PG_MASK %d" % mode["tpc_pg_mask"])
+        default = conf["default"]
+        print("NVPM VERB: PM_CONFIG: DEFAULT=%s(%d)" % (modes[default]["name"], default))
+        return 0
+    if argv[:1] == ["-m"] and len(argv) >= 2:
+        try:
+            target = int(argv[1])
+            mode = modes[target]
+        except (ValueError, IndexError):
+            print("NVPM ERROR: Invalid mode: " + argv[1])
+            return 1
+        if mode["fails"]:
+            print("NVPM ERROR: failed to set power mode %d (fake failure)" % target)
+            return 1
+        for cpu in conf["cpu_dirs"]:
+            write(os.path.join(cpu, "cpufreq", "scaling_max_freq"), mode["cpu_max_khz"])
+            write(os.path.join(cpu, "cpufreq", "scaling_cur_freq"), mode["cpu_max_khz"])
+        write(os.path.join(conf["gpu_dir"], "max_freq"), mode["gpu_max_hz"])
+        write(os.path.join(conf["gpu_dir"], "cur_freq"), mode["gpu_max_hz"])
+        write(conf["state"], target)
+        return 0
+    print("usage: nvpmodel [-q] [-p --verbose] [-m ID]", file=sys.stderr)
+    return 2
+
+
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def ensure_jtop_group() -> None:
@@ -275,14 +415,27 @@ def _fake_sys_lock() -> Iterator[None]:
 class JtopService:
     """The real jtop service on an emulated board. Use as a context manager."""
 
-    def __init__(self, board: str, service_version: str | None = None) -> None:
+    def __init__(
+        self,
+        board: str,
+        service_version: str | None = None,
+        nvpmodel: tuple[FakeNvpMode, ...] | None = None,
+        nvpmodel_mode: int = 0,
+    ) -> None:
         if board not in BOARDS:
             raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
+        if nvpmodel is not None and not 0 <= nvpmodel_mode < len(nvpmodel):
+            raise ValueError("nvpmodel_mode must be the id of one of the nvpmodel modes")
         self.board = BOARDS[board]
         self.service_version = service_version  # pretend the service is another jetson-stats
+        self.nvpmodel = nvpmodel  # None: no nvpmodel on the service's PATH (jtop reports none)
         self._workdir = Path(tempfile.mkdtemp(prefix="carbontop-jtop-"))
         self.pipe = str(self._workdir / "jtop.sock")
         self.log_path = self._workdir / "service.log"
+        self.bin_dir = self._workdir / "bin"
+        self.nvpmodel_state = self._workdir / "nvpmodel.state"  # the current mode id
+        self.nvpmodel_log = self._workdir / "nvpmodel.calls"  # one line of arguments per call
+        self._nvpmodel_default = nvpmodel_mode
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock: contextlib.ExitStack | None = None
 
@@ -294,6 +447,8 @@ class JtopService:
         try:
             ensure_jtop_group()
             build_fake_sys(self.board)
+            if self.nvpmodel is not None:
+                self._install_nvpmodel(self.nvpmodel, self._nvpmodel_default)
             self.start()
         except BaseException:
             self._cleanup()
@@ -323,6 +478,8 @@ class JtopService:
         if self.running:
             return
         env = dict(os.environ, JTOP_TESTING="true", JTOP_SERVICE="True")
+        if self.nvpmodel is not None:
+            env["PATH"] = os.pathsep.join([str(self.bin_dir), env.get("PATH", os.defpath)])
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 [
@@ -380,6 +537,69 @@ class JtopService:
         except OSError:
             return ""
 
+    # -- nvpmodel and thermal zones -------------------------------------------------------------
+    def _install_nvpmodel(self, modes: tuple[FakeNvpMode, ...], default: int) -> None:
+        """Writes the fake ``nvpmodel`` (and its settings) into the private bin folder."""
+        config = self._workdir / "nvpmodel.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "modes": [
+                        {
+                            "name": m.name,
+                            "cpu_max_khz": m.cpu_max_khz,
+                            "gpu_max_hz": m.gpu_max_hz,
+                            "tpc_pg_mask": m.tpc_pg_mask,
+                            "fails": m.fails,
+                        }
+                        for m in modes
+                    ],
+                    "default": default,
+                    "state": str(self.nvpmodel_state),
+                    "log": str(self.nvpmodel_log),
+                    "cpu_dirs": [str(d) for d in _cpu_dirs()],
+                    "gpu_dir": str(_gpu_dir(self.board)),
+                }
+            )
+        )
+        _write(self.nvpmodel_state, default)
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        script = self.bin_dir / "nvpmodel"
+        script.write_text(_FAKE_NVPMODEL.format(python=sys.executable, config=str(config)))
+        script.chmod(0o755)
+        # The mode's caps are in the files from the start, as on a booted board.
+        mode = modes[default]
+        for cpu in _cpu_dirs():
+            _write(cpu / "cpufreq" / "scaling_max_freq", mode.cpu_max_khz)
+        _write(_gpu_dir(self.board) / "max_freq", mode.gpu_max_hz)
+
+    def nvpmodel_mode(self) -> int:
+        """The mode id the fake nvpmodel holds now (its state file)."""
+        return int(self.nvpmodel_state.read_text().strip())
+
+    def nvpmodel_calls(self) -> list[str]:
+        """The argument lines the service ran nvpmodel with, oldest first."""
+        try:
+            return self.nvpmodel_log.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def set_temperature(self, kind: str, celsius: float | None) -> None:
+        """Rewrites thermal zone ``kind`` (e.g. "gpu-thermal"); None makes it offline (-256)."""
+        for idx, (zone_kind, _) in enumerate(self.board.zones):
+            if zone_kind == kind:
+                value = "N/A" if celsius is None else int(round(celsius * 1000))
+                _write(THERMAL / f"thermal_zone{idx}" / "temp", value)
+                return
+        raise KeyError(f"{kind} is not a thermal zone of {self.board.key}")
+
+    def set_gpu_freq(self, cur_hz: int | None = None, max_hz: int | None = None) -> None:
+        """Rewrites the iGPU's devfreq current frequency and/or cap (e.g. thermal cooling)."""
+        if cur_hz is not None:
+            _write(_gpu_dir(self.board) / "cur_freq", cur_hz)
+        if max_hz is not None:
+            _write(_gpu_dir(self.board) / "max_freq", max_hz)
+
     # -- values -------------------------------------------------------------------------------
     def set_rail(self, name: str, mw: int) -> int:
         """Rewrites a rail to about ``mw`` milliwatts at its voltage; returns jtop's exact mW."""
@@ -429,6 +649,20 @@ class JtopService:
         return factory
 
 
+def _fake_sys_temperature_service() -> type:
+    """jtop's TemperatureService, discovering thermal zones under /fake_sys instead of /sys."""
+    from jtop.core import temperature
+
+    class FakeSysTemperatureService(temperature.TemperatureService):  # type: ignore[misc]
+        def __init__(self) -> None:
+            found: dict[str, Any] = {}
+            if THERMAL.is_dir():
+                found = temperature.get_virtual_thermal_temperature(str(THERMAL))
+            self._temperature = dict(sorted(found.items(), key=lambda item: item[0].lower()))
+
+    return FakeSysTemperatureService
+
+
 def _serve(pipe: str, hardware_json: str, version: str) -> None:
     """The subprocess: the stock service loop with hardware identification replaced."""
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s - %(message)s")
@@ -437,6 +671,7 @@ def _serve(pipe: str, hardware_json: str, version: str) -> None:
     hardware = json.loads(hardware_json)
     jtop.service.JTOP_PIPE = pipe
     jtop.service.get_hardware = lambda: dict(hardware)  # type: ignore[attr-defined]
+    jtop.service.TemperatureService = _fake_sys_temperature_service()  # type: ignore[misc]
     if version:
         jtop.service.get_var = lambda _regex: version  # type: ignore[attr-defined]
 
@@ -448,9 +683,16 @@ def _serve(pipe: str, hardware_json: str, version: str) -> None:
     server.loop_for_ever()
 
 
-def jtop_service(board: str, service_version: str | None = None) -> JtopService:
+def jtop_service(
+    board: str,
+    service_version: str | None = None,
+    nvpmodel: tuple[FakeNvpMode, ...] | None = None,
+    nvpmodel_mode: int = 0,
+) -> JtopService:
     """The real jtop service on emulated ``board``, as a context manager."""
-    return JtopService(board, service_version=service_version)
+    return JtopService(
+        board, service_version=service_version, nvpmodel=nvpmodel, nvpmodel_mode=nvpmodel_mode
+    )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def neutralise(value: object) -> str:
         return "true" if value else "false"
     if kind is int:
         return str(value)
-    text = value if kind is str else str(value)
+    text = value if isinstance(value, str) else str(value)
     if text.startswith(FORMULA_PREFIXES):
         try:
             float(text)
@@ -81,6 +81,7 @@ class CsvAppender:
         self._notify = notify or (lambda message: log.warning(message))
         self._fallback_dir = fallback_dir or default_fallback_dir()
         self._path: Path | None = None
+        self._inode: tuple[int, int] | None = None
         self._pending: list[Row] = []
         self.last_error: str | None = None
         self.written_to_fallback: Path | None = None
@@ -126,6 +127,7 @@ class CsvAppender:
     def flush(self) -> bool:
         if not self._pending:
             return True
+        self._check_replaced()
         try:
             self._write(self.path, self._pending)
         except OSError as exc:
@@ -140,6 +142,19 @@ class CsvAppender:
         self.last_error = None
         self._pending.clear()
         return True
+
+    def _check_replaced(self) -> None:
+        """Another program (CodeCarbon renames a file whose header it dislikes) replaced ours:
+        look at the file's header again instead of appending under someone else's."""
+        if self._path is None or self._inode is None:
+            return
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return  # gone: it is made again, with its header
+        if (st.st_dev, st.st_ino) != self._inode:
+            self._path = None
+            self._inode = None
 
     def flush_or_fallback(self) -> Path | None:
         """Final flush: if the directory stays unusable, writes to the fallback directory."""
@@ -168,6 +183,9 @@ class CsvAppender:
                 written = os.write(fd, data)
                 if written != len(data):
                     raise OSError(28, "short write (disk full?)")
+                if path == self._path:
+                    st = os.fstat(fd)
+                    self._inode = (st.st_dev, st.st_ino)
                 if self.durable:
                     os.fsync(fd)
             finally:

@@ -83,6 +83,7 @@ class ResultStore:
         self._idle_rows: deque[dict[str, object]] = deque(maxlen=IDLE_ROWS_KEPT)
         self.idle_run_id = str(uuid.uuid4())
         self._journal: dict[str, Any] = {}
+        self._journal_lock = threading.Lock()
 
     def check_writable(self) -> None:
         check_output_dir(self.directory)
@@ -149,19 +150,22 @@ class ResultStore:
     # -- the journal (kept beside the CSVs while a session runs) -------------------------------
 
     def begin_session(self, run_id: str, workload: str, meta: dict[str, Any]) -> None:
-        self._journal = {"run_id": run_id, "pid": os.getpid(), **meta}
-        self._write_journal()
+        with self._journal_lock:
+            self._journal = {"run_id": run_id, "pid": os.getpid(), **meta}
+            self._write_journal()
 
     def update_journal(self, run_id: str, progress: dict[str, Any]) -> None:
-        if self._journal.get("run_id") != run_id:
-            return
-        self._journal["progress"] = progress
-        self._write_journal()
+        with self._journal_lock:
+            if self._journal.get("run_id") != run_id:
+                return  # the session has ended: its journal is gone for good
+            self._journal["progress"] = progress
+            self._write_journal()
 
     def end_session(self, run_id: str) -> None:
+        with self._journal_lock:
+            if self._journal.get("run_id") == run_id:
+                self._journal = {}
         path = self.journal_path(run_id)
-        if self._journal.get("run_id") == run_id:
-            self._journal = {}
         if path.exists():
             try:
                 path.unlink(missing_ok=True)

@@ -2,7 +2,9 @@
 
 Only the public client API common to jetson-stats 4.3.x and 7.x is used: ``jtop(interval=...)``,
 ``start()``, ``ok()``, ``close()``, ``power``, ``uptime``, ``interval``, ``board``, ``gpu``,
-``stats``. ``jtop`` is imported lazily (jtop 7 forces the 'fork' start method at import).
+``stats``, ``cpu``, ``temperature``, ``nvpmodel`` (``name``, ``id``, ``models``, ``status`` and
+the setter ``jetson.nvpmodel = id``) and ``jetson_clocks`` (truthy when on). ``jtop`` is imported
+lazily (jtop 7 forces the 'fork' start method at import).
 
 Facts this module is built on (docs/jetson-power.md): milliwatts, never the 'avg' field, the
 service's uptime as the sample clock, ``tot['name']`` checked on every sample, the interval fixed
@@ -15,15 +17,18 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import logging
+import math
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from carbontop import boards
+from carbontop.board_state import BoardState, BoardWatch
+from carbontop.errors import BadInput, CarbontopError
 from carbontop.model import BoardBasis, PowerSample, SourceInfo, SourceStatus
 from carbontop.sources.base import SourceEvent, SourceSink, SourceUnavailable
 
@@ -34,6 +39,9 @@ ClientFactory = Callable[[float], Any]
 CONNECT_TIMEOUT_S = 30.0  # jtop's start() waits at most 3 x interval per step; this is a backstop
 INTERVAL_TOLERANCE = 1.05  # a service this much slower than asked is adopted (see _connect)
 SNAPSHOT_TRIES = 3
+TEMP_OFFLINE_C = -256.0  # what jtop reports for an offline sensor
+SET_MODE_TIMEOUT_S = 30.0
+SET_MODE_SEND_TIMEOUT_S = 10.0  # handing the request to the service (one queue put)
 _SERVICE_VERSION_RE = re.compile(r"service:\s*\[([^\]]*)\]")
 
 
@@ -160,6 +168,175 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _number(value: Any) -> float | None:
+    """A finite int/float (never a bool) as float, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    x = float(value)
+    return x if math.isfinite(x) else None
+
+
+def _khz_to_mhz(freq: Any, key: str) -> float | None:
+    """``freq[key]`` (jtop's CPU and GPU frequencies are kHz) in MHz; None when absent or <= 0."""
+    if not isinstance(freq, Mapping):
+        return None
+    khz = _number(freq.get(key))
+    return khz / 1000.0 if khz is not None and khz > 0 else None
+
+
+def _highest(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _nvpmodel(client: Any) -> tuple[str | None, int | None]:
+    """(name, id) of ``jetson.nvpmodel``: an object with ``name``/``id`` (4.3, 7.x) or a str."""
+    try:
+        nvp = client.nvpmodel
+    except Exception:
+        logger.debug("jetson.nvpmodel unreadable", exc_info=True)
+        return None, None
+    if nvp is None:
+        return None, None
+    if isinstance(nvp, str):
+        return _text(nvp), None
+    name: str | None = None
+    ident: int | None = None
+    with contextlib.suppress(Exception):  # KeyError before the service's first status
+        raw = nvp.name
+        name = _text(raw) if isinstance(raw, str) else None
+    with contextlib.suppress(Exception):
+        raw = nvp.id
+        ident = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    if name is None:
+        with contextlib.suppress(Exception):
+            name = _text(str(nvp))
+    return name, ident
+
+
+def _jetson_clocks(client: Any) -> bool | None:
+    """``jetson.jetson_clocks``: None where the board has no jetson_clocks, else on/off."""
+    try:
+        jc = client.jetson_clocks
+    except Exception:
+        logger.debug("jetson.jetson_clocks unreadable", exc_info=True)
+        return None
+    if jc is None:
+        return None
+    try:
+        return bool(jc)  # jtop's JetsonClocks is truthy when on (4.3 and 7.x)
+    except Exception:
+        return None
+
+
+def _cpu_freqs(client: Any) -> tuple[float | None, float | None, int | None]:
+    """(highest current MHz, highest cap MHz, cores online) of ``jetson.cpu['cpu']``."""
+    try:
+        cpu = client.cpu
+    except Exception:
+        logger.debug("jetson.cpu unreadable", exc_info=True)
+        return None, None, None
+    cores = cpu.get("cpu") if isinstance(cpu, Mapping) else None
+    if not isinstance(cores, Sequence):
+        return None, None, None
+    online = [c for c in cores if isinstance(c, Mapping) and c.get("online", True)]
+    cur = _highest([_khz_to_mhz(c.get("freq"), "cur") for c in online])
+    cap = _highest([_khz_to_mhz(c.get("freq"), "max") for c in online])
+    return cur, cap, len(online) if cores else None
+
+
+def _gpu_freqs(client: Any) -> tuple[float | None, float | None]:
+    """(current MHz, cap MHz) of ``jetson.gpu``: the highest over the GPUs listed."""
+    try:
+        gpus = client.gpu
+        entries = list(gpus.values()) if gpus is not None else []
+    except Exception:
+        logger.debug("jetson.gpu unreadable", exc_info=True)
+        return None, None
+    freqs = [g.get("freq") for g in entries if isinstance(g, Mapping)]
+    return (
+        _highest([_khz_to_mhz(f, "cur") for f in freqs]),
+        _highest([_khz_to_mhz(f, "max") for f in freqs]),
+    )
+
+
+def _hottest(client: Any) -> float | None:
+    """The hottest online sensor of ``jetson.temperature`` (C); offline ones read -256."""
+    try:
+        sensors = client.temperature
+        entries = list(sensors.values()) if isinstance(sensors, Mapping) else []
+    except Exception:
+        logger.debug("jetson.temperature unreadable", exc_info=True)
+        return None
+    temps: list[float | None] = []
+    for sensor in entries:
+        if not isinstance(sensor, Mapping) or sensor.get("online", True) is False:
+            continue
+        temp = _number(sensor.get("temp"))
+        if temp is not None and temp > TEMP_OFFLINE_C:
+            temps.append(temp)
+    return _highest(temps)
+
+
+def read_board_state(client: Any) -> BoardState | None:
+    """The board state a jtop client (or the simulator's) holds now; None when it holds nothing.
+
+    jtop replaces each piece as a whole every tick; the pieces are read between two reads of
+    ``uptime`` and read again if a tick landed in between, so they come from one sample.
+    """
+    state: BoardState | None = None
+    for _ in range(SNAPSHOT_TRIES):
+        try:
+            before = _seconds(client.uptime)
+        except Exception:
+            before = None
+        name, ident = _nvpmodel(client)
+        cpu, cpu_cap, online = _cpu_freqs(client)
+        gpu, gpu_cap = _gpu_freqs(client)
+        state = BoardState(
+            nvpmodel_name=name,
+            nvpmodel_id=ident,
+            jetson_clocks=_jetson_clocks(client),
+            cpu_freq_mhz=cpu,
+            gpu_freq_mhz=gpu,
+            max_temp_c=_hottest(client),
+            t_unix_s=time.time(),
+            cpu_max_freq_mhz=cpu_cap,
+            gpu_max_freq_mhz=gpu_cap,
+            cpu_online=online,
+        )
+        try:
+            after = _seconds(client.uptime)
+        except Exception:
+            after = None
+        if before == after:
+            break
+    if state is None or all(
+        getattr(state, f) is None
+        for f in ("nvpmodel_name", "nvpmodel_id", "jetson_clocks", "cpu_freq_mhz",
+                  "gpu_freq_mhz", "max_temp_c")
+    ):
+        return None
+    return state
+
+
+def _mode_status(nvp: Any, ident: int) -> bool | None:
+    """jtop's per-mode flag (``nvpmodel.status[id]``): False when the service will not or
+    could not set that mode (a different GPU power-gating mask: needs a reboot; or nvpmodel
+    failed on it); None when unknown."""
+    try:
+        status = list(nvp.status)
+    except Exception:
+        return None
+    if 0 <= ident < len(status) and isinstance(status[ident], bool):
+        return status[ident]
+    return None
+
+
+def _mode_list(models: Sequence[str]) -> str:
+    return ", ".join(f"{name} ({idx})" for idx, name in enumerate(models))
+
+
 class JtopSource:
     """A :class:`~carbontop.sources.base.PowerSource` reading a Jetson's INA3221 rails via jtop."""
 
@@ -184,6 +361,9 @@ class JtopSource:
         self._emit_lock = threading.RLock()  # a sink may call close() from the thread
         self._last_t: float | None = None
         self._basis_warned = False
+        self._board_lock = threading.Lock()
+        self._board_state: BoardState | None = None
+        self._board_watch = BoardWatch()
 
     @property
     def client_factory(self) -> ClientFactory:
@@ -203,6 +383,7 @@ class JtopSource:
             self._close_client(client)
             raise
         self._client = client
+        self._refresh_board_state(client)
         logger.info(
             "jtop source open: %s, GPU rail %s (%s), board %s %s, CPU rail %s, interval %.3f s",
             self.info.device_name,
@@ -239,6 +420,202 @@ class JtopSource:
             thread.join(timeout=max(1.0, 2.0 * self.info.interval_s))
             if thread.is_alive():
                 logger.debug("jtop thread still blocked in the client; it exits on its own")
+
+    # -- board state and power modes ----------------------------------------------------------
+    def _refresh_board_state(self, client: Any) -> BoardState | None:
+        """Reads the board state from ``client`` into the cache (and the watch); never raises."""
+        try:
+            state = read_board_state(client)
+        except Exception:  # the board state is a nicety, never worth losing a sample
+            logger.debug("board state unreadable", exc_info=True)
+            return None
+        if state is not None:
+            with self._board_lock:
+                self._board_state = state
+                self._board_watch = self._board_watch.seen(state)
+        return state
+
+    def board_state(self) -> BoardState | None:
+        """The latest board state: power mode, jetson_clocks, frequencies, hottest sensor.
+
+        Refreshed by the sampling thread on every new sample (and at :meth:`open`); before the
+        thread runs it is read from the client directly. None when jtop reports none of it
+        (or the source never opened). After :meth:`close` it is the last one read.
+        """
+        with self._board_lock:
+            cached = self._board_state
+        client = self._client
+        if client is not None and (cached is None or self._thread is None):
+            return self._refresh_board_state(client) or cached
+        return cached
+
+    def board_watch(self) -> BoardWatch:
+        """Extremes of the board states seen since :meth:`reset_board_watch` (or open)."""
+        with self._board_lock:
+            return self._board_watch
+
+    def reset_board_watch(self) -> BoardWatch:
+        """Starts a new watch (e.g. when a session starts) from the latest state; returns it."""
+        with self._board_lock:
+            state = self._board_state
+            self._board_watch = BoardWatch().seen(state) if state is not None else BoardWatch()
+            return self._board_watch
+
+    def _nvp(self) -> tuple[Any, Any]:
+        """(client, its ``nvpmodel``); CarbontopError when not connected, BadInput when absent."""
+        client = self._client
+        if client is None:
+            raise CarbontopError(
+                "not connected to the jtop service: power modes need a running jtop service "
+                "(`systemctl status jtop.service`)"
+            )
+        try:
+            nvp = client.nvpmodel
+        except Exception as exc:
+            raise CarbontopError(f"cannot read the board's power mode from jtop ({exc})") from exc
+        if nvp is None or isinstance(nvp, str):
+            raise BadInput(
+                "power modes are not available: the jtop service reports no nvpmodel on this "
+                "board (is `nvpmodel` installed? `sudo nvpmodel -q`)"
+            )
+        return client, nvp
+
+    def power_modes(self) -> list[str]:
+        """The board's nvpmodel modes, by id (index = id); [] when jtop reports none."""
+        client = self._client
+        if client is None:
+            return []
+        try:
+            nvp = client.nvpmodel
+            models = list(nvp.models) if nvp is not None and not isinstance(nvp, str) else []
+        except Exception:
+            logger.debug("nvpmodel modes unreadable", exc_info=True)
+            return []
+        return [str(m) for m in models]
+
+    def _resolve_mode(self, mode: str | int, models: Sequence[str]) -> int:
+        """The id of ``mode`` (a name, its id, or the id as text); BadInput listing the modes."""
+        if isinstance(mode, int) and not isinstance(mode, bool):
+            if 0 <= mode < len(models):
+                return mode
+        elif isinstance(mode, str):
+            text = mode.strip()
+            if text in models:
+                return list(models).index(text)
+            folded = [m.casefold() for m in models]
+            if text.casefold() in folded:
+                return folded.index(text.casefold())
+            if text.isdigit() and int(text) < len(models):
+                return int(text)
+        raise BadInput(
+            f"unknown power mode {mode!r}: this board's modes are {_mode_list(models)}"
+        )
+
+    def set_power_mode(self, mode: str | int, timeout_s: float = SET_MODE_TIMEOUT_S) -> None:
+        """Switches the board to nvpmodel ``mode`` (name or id) through the jtop service.
+
+        Returns once jtop reports the new mode. BadInput (naming the valid modes) for an unknown
+        mode or a board without nvpmodel; CarbontopError when the service refuses (nvpmodel
+        failed, or the mode needs a reboot) or the board did not switch within ``timeout_s``.
+        """
+        client, nvp = self._nvp()
+        models = [str(m) for m in nvp.models]
+        target = self._resolve_mode(mode, models)
+        name = models[target]
+        current = _nvpmodel(client)
+        if current[1] == target:
+            self._refresh_board_state(client)
+            return
+        if _mode_status(nvp, target) is False:
+            raise CarbontopError(
+                f"the jtop service will not switch to power mode {name}: nvpmodel needs a reboot "
+                f"for it (or failed on it before); set it with `sudo nvpmodel -m {target}` and "
+                "reboot"
+            )
+        logger.info("switching power mode %s -> %s (id %d)", current[0], name, target)
+        self._send_power_mode(client, target)
+        deadline = time.monotonic() + max(0.0, float(timeout_s))
+        poll_s = min(0.1, max(0.01, self.info.interval_s / 4))
+        while True:
+            client = self._client or client
+            try:
+                nvp = client.nvpmodel
+            except Exception:
+                nvp = None
+            now_name, now_id = _nvpmodel(client)
+            if now_id == target:
+                self._refresh_board_state(client)
+                logger.info("power mode is now %s (id %d)", name, target)
+                return
+            if nvp is not None and _mode_status(nvp, target) is False:
+                raise CarbontopError(
+                    f"the jtop service could not switch to power mode {name}: nvpmodel reported "
+                    "an error (see `journalctl -u jtop.service`)"
+                )
+            if time.monotonic() >= deadline:
+                raise CarbontopError(
+                    f"the board did not switch to power mode {name} within {timeout_s:g} s "
+                    f"(jtop still reports {now_name}): check `sudo nvpmodel -q` and "
+                    "`journalctl -u jtop.service`"
+                )
+            time.sleep(poll_s)
+
+    @staticmethod
+    def _send_power_mode(client: Any, target: int) -> None:
+        """``jetson.nvpmodel = target`` from a fresh thread (a caller's thread may hold a cached
+        connection to a service that has restarted since); CarbontopError when it fails."""
+        result: dict[str, BaseException] = {}
+
+        def send() -> None:
+            try:
+                client.nvpmodel = target
+            except BaseException as exc:  # reported to the caller below
+                result["error"] = exc
+
+        thread = threading.Thread(target=send, name="carbontop-jtop-nvpmodel", daemon=True)
+        thread.start()
+        thread.join(SET_MODE_SEND_TIMEOUT_S)
+        if thread.is_alive():
+            raise CarbontopError(
+                "the jtop service did not take the power mode request: restart it with "
+                "`sudo systemctl restart jtop.service`"
+            )
+        error = result.get("error")
+        if error is not None:
+            text = " ".join(str(error).split()) or type(error).__name__
+            raise CarbontopError(f"the jtop service refused the power mode request: {text}")
+
+    @contextlib.contextmanager
+    def restoring_power_mode(self, timeout_s: float = SET_MODE_TIMEOUT_S) -> Iterator[str | None]:
+        """Remembers the power mode now and sets it back on leaving, even on an error or Ctrl-C.
+
+        Yields the mode's name (None where the board has no nvpmodel: nothing to restore).
+        A failure to restore raises CarbontopError, unless another exception is already on its
+        way out (it is then logged and noted on that exception, which goes on).
+        """
+        name, ident = _nvpmodel(self._client) if self._client is not None else (None, None)
+        if ident is None and name is not None:
+            with contextlib.suppress(ValueError):
+                ident = self.power_modes().index(name)
+        try:
+            yield name
+        except BaseException as exc:
+            if ident is not None:
+                try:
+                    self.set_power_mode(ident, timeout_s)
+                except BaseException as restore_exc:  # never hide the first error
+                    message = f"could not restore power mode {name}: {restore_exc}"
+                    logger.error("%s", message)
+                    exc.add_note(message)
+            raise
+        if ident is not None:
+            try:
+                self.set_power_mode(ident, timeout_s)
+            except CarbontopError as exc:
+                raise CarbontopError(
+                    f"could not restore power mode {name} (set it with `sudo nvpmodel -m "
+                    f"{ident}`): {exc}"
+                ) from exc
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -464,6 +841,7 @@ class JtopSource:
                 )
                 continue
             if sample is not None:
+                self._refresh_board_state(client)
                 self._emit(sample)
 
     def _reconnect(self) -> Any:

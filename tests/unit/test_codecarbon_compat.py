@@ -181,8 +181,6 @@ def test_carbonboard_app_builds_on_the_file(tmp_path: Path) -> None:
     assert app.layout is not None and len(app.callback_map) >= 8
 
 
-@pytest.mark.xfail(reason="without --country carbontop writes country_iso_code empty, which "
-                          "pandas reads as NaN; carbonboard calls .upper() on it", strict=False)
 def test_world_average_row_has_a_country_code_for_carbonboard(tmp_path: Path,
                                                               cc_viz: Any) -> None:
     world = resolve_intensity(None, None, None)

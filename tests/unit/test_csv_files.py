@@ -79,3 +79,14 @@ def test_two_processes_never_interleave_rows(tmp_path: Path) -> None:
     assert len(rows) == 400
     assert all(r["text"] == "x" * 500 for r in rows)
     assert sorted(int(r["b"]) for r in rows if r["a"] == "0") == list(range(200))
+
+
+def test_a_file_replaced_by_another_program_is_looked_at_again(tmp_path: Path) -> None:
+    app = CsvAppender(tmp_path, "x.csv", COLUMNS)
+    app.append([{"a": 1, "b": 1, "text": "first"}])
+    # CodeCarbon renames a file it dislikes to .bak and writes its own under the name.
+    (tmp_path / "x.csv").rename(tmp_path / "x.csv.bak")
+    (tmp_path / "x.csv").write_text("timestamp,project_name\n2026,cc\n")
+    app.append([{"a": 2, "b": 2, "text": "second"}])
+    assert (tmp_path / "x.csv").read_text() == "timestamp,project_name\n2026,cc\n"
+    assert read(tmp_path / "x.carbontop-2.csv")[0]["text"] == "second"
