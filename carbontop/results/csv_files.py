@@ -16,6 +16,7 @@ import fcntl
 import io
 import logging
 import os
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -61,8 +62,10 @@ def encode_rows(columns: Sequence[str], rows: Sequence[Row], header: bool = Fals
 
 
 def read_header(path: Path) -> list[str] | None:
+    if not path.is_file():
+        return None  # a device or a pipe (/dev/full, /dev/null): nothing to compare
     with path.open(newline="", encoding="utf-8", errors="replace") as f:
-        first = f.readline()
+        first = f.readline(1 << 16)
     if not first.strip():
         return None
     return next(csv.reader([first]))
@@ -152,7 +155,7 @@ class CsvAppender:
             st = os.stat(self._path)
         except OSError:
             return  # gone: it is made again, with its header
-        if (st.st_dev, st.st_ino) != self._inode:
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) != self._inode:
             self._path = None
             self._inode = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -69,7 +70,14 @@ def test_signal_ends_session_as_interrupted(signum: int, tmp_path: Path) -> None
 def test_sigkill_keeps_samples_and_next_start_recovers(tmp_path: Path) -> None:
     proc = start(tmp_path, "idle", "--duration", "60")
     wait_for_measuring(tmp_path)
-    time.sleep(1.5)
+    # Until the journal holds CodeCarbon's first figures (its start takes a few seconds).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        journals = list((tmp_path / ".carbontop").glob("session-*.json"))
+        progress = json.loads(journals[0].read_text()).get("progress", {}) if journals else {}
+        if (progress.get("cpu_kwh") or 0) > 0:
+            break
+        time.sleep(0.2)
     kids = children_of(proc.pid)
     assert kids, "the workload child should be running"
     before = len(rows(tmp_path / schema.GPU_LOG))
