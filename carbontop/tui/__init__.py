@@ -1,0 +1,1 @@
+"""The Textual dashboard: a thin face of :class:`carbontop.engine.Engine` (never the reverse)."""

@@ -1,0 +1,472 @@
+"""The dashboard: one Engine, one refresh timer, panels that each render a Snapshot.
+
+The engine measures from ``open()`` (run off the UI thread: CodeCarbon's start takes ~1.4 s) to
+``close()``; the app only reads snapshots and asks for sessions. The engine calls our listener from
+its own threads, so messages cross into the app with ``post_message`` (thread-safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.events import Resize
+from textual.message import Message as TextualMessage
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+
+from carbontop.config import Settings
+from carbontop.errors import CarbontopError
+from carbontop.model import FinalStatus
+from carbontop.registry import WorkloadEntry
+from carbontop.tui.messages import Message
+from carbontop.tui.screens import ConfirmQuit, HelpScreen, MessagesScreen
+from carbontop.tui.widgets import (
+    EnergyPanel,
+    MessagesPanel,
+    PowerChart,
+    PowerPanel,
+    StatusBar,
+    WorkloadMenu,
+    WorkloadPanel,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_WIDTH, MIN_HEIGHT = 60, 16
+REFRESH_S = 0.4  # numbers: 2.5 Hz
+CHART_S = 1.0  # the plot: at most 1 Hz (a redraw costs 16-90 ms)
+MAX_MESSAGES = 2000
+
+
+class EngineSays(TextualMessage):
+    """A line from the engine's listener, posted from whichever thread the engine was on."""
+
+    def __init__(self, level: str, text: str) -> None:
+        super().__init__()
+        self.level = level
+        self.text = text
+
+
+class EngineOpened(TextualMessage):
+    def __init__(self, error: str | None) -> None:
+        super().__init__()
+        self.error = error
+
+
+class WorkloadCommands(Provider):
+    """``Run workload: NAME`` for every workload in the command palette."""
+
+    def _commands(self) -> list[tuple[str, Callable[[], None], str]]:
+        app = self.app
+        assert isinstance(app, CarbontopApp)
+        return [(f"Run workload: {entry.name}", partial(app.start_workload, entry.name),
+                 entry.error or entry.description) for entry in app.workloads]
+
+    async def discover(self) -> Hits:
+        for text, callback, help_text in self._commands():
+            yield DiscoveryHit(text, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, callback, help_text in self._commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, help=help_text)
+
+
+class CarbontopApp(App[int]):
+    """Live watts, kWh and CO2 of the board, and the workload sessions run from its menu."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "carbontop"
+    COMMANDS = App.COMMANDS | {WorkloadCommands}
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-tiny-w"), (MIN_WIDTH, "-narrow"), (80, "-normal"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [
+        (0, "-tiny-h"), (MIN_HEIGHT, "-short"), (24, "-compact"), (30, "-medium"), (40, "-tall")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "start", "Start", id="start",
+                tooltip="Start the selected workload (Enter in the menu does too)"),
+        Binding("x", "stop", "Stop", id="stop",
+                tooltip="Stop the session; its results are written"),
+        Binding("e", "export", "Export", id="export", tooltip="Write the three CSVs now"),
+        Binding("m", "messages", "Messages", id="messages",
+                tooltip="Source lost/regained, CodeCarbon problems, files written"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help",
+                tooltip="Every key"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first if a session runs)"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="interrupt"),
+    ]
+
+    def __init__(self, engine: Any, workloads: Sequence[WorkloadEntry], settings: Settings, *,
+                 clock: Callable[[], float] = time.time,
+                 params: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """``engine``: a :class:`carbontop.engine.Engine` (not yet opened), or a stand-in shaped
+        like it. ``params``: per-workload parameters, ``{"matmul": {"size": "256"}}``."""
+        super().__init__()
+        self.engine = engine
+        self.workloads = list(workloads)
+        self.settings = settings
+        self.clock = clock
+        self.params = {name: dict(p) for name, p in (params or {}).items()}
+        self.messages: deque[Message] = deque(maxlen=MAX_MESSAGES)
+        self.refreshes = 0  # snapshot refreshes so far (a figure the tests and the README use)
+        self.opened = False
+        self.open_error: str | None = None
+        self._open_done = threading.Event()
+        self._open_started = False
+        self._close_lock = threading.Lock()
+        self._engine_closed = False
+        self._quitting = False
+        self._starting = False
+        self._session_on = False
+        self._last_chart = float("-inf")
+        self._snapshot: Any = None
+        self._signals: list[int] = []
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield WorkloadMenu(self.workloads, id="menu")
+                yield WorkloadPanel(id="workload")
+                yield MessagesPanel(id="log-panel")
+            with Vertical(id="right"):
+                yield PowerPanel(id="power")
+                yield EnergyPanel(id="energy")
+                yield PowerChart(id="chart")
+        yield Static("", id="too-small")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        from carbontop.logs import silence_library_stderr
+
+        silence_library_stderr()
+        self.engine.add_listener(self._engine_listener)
+        self._install_signal_handlers()
+        self._open_started = True
+        self.run_worker(self._open_engine, thread=True, group="engine", exit_on_error=False)
+        self._refresh_panels()
+        self.call_after_refresh(self._first_refresh)
+        self.set_interval(REFRESH_S, self._refresh_panels, name="refresh")
+        self.query_one("#menu-list", OptionList).focus()
+
+    def on_resize(self, event: Resize) -> None:
+        w, h = event.size.width, event.size.height
+        with contextlib.suppress(NoMatches):
+            self.query_one("#too-small", Static).update(
+                f"Terminal {w}x{h} is too small: carbontop needs at least "
+                f"{MIN_WIDTH}x{MIN_HEIGHT}.\nEnlarge the window (or zoom out). "
+                "Measuring goes on; q quits.")
+
+    # -- the engine -----------------------------------------------------------------------------
+
+    def _open_engine(self) -> None:
+        try:
+            self.engine.open()
+        except Exception as exc:  # noqa: BLE001 - shown on screen, traceback in the log file
+            log.exception("the engine failed to open")
+            self._post(EngineOpened(str(exc) or type(exc).__name__))
+        else:
+            self._post(EngineOpened(None))
+        finally:
+            self._open_done.set()
+
+    def _engine_listener(self, level: str, text: str) -> None:
+        self._post(EngineSays(level, text))
+
+    def _post(self, message: TextualMessage) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closing: nothing left to show
+            self.post_message(message)
+
+    def on_engine_opened(self, event: EngineOpened) -> None:
+        self.opened = event.error is None
+        self.open_error = event.error
+        if event.error:
+            self.add_message("error", f"measuring could not start: {event.error}")
+            self.notify(event.error, title="Measuring could not start", severity="error",
+                        timeout=10)
+        else:
+            out = getattr(self.engine, "store", None)
+            where = out.describe() if out is not None and hasattr(out, "describe") else \
+                str(self.settings.output_dir)
+            self.add_message("info", f"measuring; results will be written to {where}")
+        self._refresh_panels()
+        self.screen.refresh_bindings()
+
+    def on_engine_says(self, event: EngineSays) -> None:
+        self.add_message(event.level, event.text)
+        if event.level in ("warning", "error"):
+            self.notify(event.text, severity="error" if event.level == "error" else "warning",
+                        timeout=6)
+
+    def add_message(self, level: str, text: str) -> None:
+        stamp = datetime.fromtimestamp(self.clock()).strftime("%H:%M:%S")
+        message = Message(stamp, level, text)
+        self.messages.append(message)
+        if not self.is_running:  # said before the app runs: shown once it does
+            return
+        with contextlib.suppress(NoMatches):
+            panel = self.query_one(MessagesPanel)
+            if panel.display:
+                panel.show(self.messages)
+        for screen in self.screen_stack:
+            if isinstance(screen, MessagesScreen):
+                screen.add(message)
+
+    def close_engine(self) -> None:
+        """Stops a running session (as stopped, unless already told otherwise), writes, ends
+        every engine thread. Safe from any thread, and more than once."""
+        with self._close_lock:
+            if self._engine_closed:
+                return
+            if self._open_started:
+                self._open_done.wait(30.0)
+            try:
+                self.engine.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the engine failed")
+            self._engine_closed = True
+
+    # -- the refresh timer ------------------------------------------------------------------
+
+    def _refresh_panels(self) -> None:
+        """One Snapshot into every panel; the chart at most once a second, and only if shown."""
+        snap = self.engine.snapshot()
+        self._snapshot = snap
+        self.refreshes += 1
+        try:
+            self._show(snap)
+        except NoMatches:  # a panel's parts are not mounted yet (start) or already gone (exit)
+            log.debug("refresh skipped: panels not mounted")
+
+    def _show(self, snap: Any) -> None:
+        menu = self.query_one(WorkloadMenu)
+        selected = menu.selected
+        self.query_one(StatusBar).show(snap, self.opened or self._quitting, self._state_note())
+        self.query_one(PowerPanel).show(snap)
+        self.query_one(EnergyPanel).show(snap)
+        self.query_one(WorkloadPanel).show(snap, selected.name if selected else None)
+        panel = self.query_one(MessagesPanel)
+        if panel.display:
+            panel.show(self.messages)
+        running = snap.session is not None
+        if running != self._session_on:
+            self._session_on = running
+            self.screen.refresh_bindings()
+        now = time.monotonic()
+        if now - self._last_chart >= CHART_S:
+            history = self.engine.history()
+            self.query_one(PowerPanel).spark(history, snap.t_unix_s)
+            chart = self.query_one(PowerChart)
+            if chart.display and chart.size.height > 0:
+                chart.draw(history, snap.t_unix_s, snap.source)
+            self._last_chart = now
+
+    def _first_refresh(self) -> None:
+        """Once the layout has sizes: the chart can be drawn at once rather than in a second."""
+        self._last_chart = float("-inf")
+        self._refresh_panels()
+
+    def _state_note(self) -> str | None:
+        if self._quitting:
+            return "stopping and saving…"
+        if self.open_error:
+            return f"measuring could not start: {self.open_error}"
+        return None
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "start":
+            return None if self._session_on or self._quitting else True
+        if action == "stop":
+            return True if self._session_on else None
+        return True
+
+    def action_start(self) -> None:
+        entry = self.query_one(WorkloadMenu).selected
+        if entry is not None:
+            self.start_workload(entry.name)
+
+    @on(OptionList.OptionSelected, "#menu-list")
+    def _menu_enter(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.start_workload(event.option.id)
+
+    def start_workload(self, name: str) -> None:
+        entry = next((e for e in self.workloads if e.name == name), None)
+        if entry is None:
+            self._refuse(f"unknown workload {name}")
+            return
+        self.query_one(WorkloadMenu).select(name)
+        if entry.error:
+            self._refuse(f"{name} is broken: {entry.error}")
+            return
+        if self._quitting:
+            return
+        if not self.opened:
+            self._refuse(self.open_error and f"measuring could not start: {self.open_error}"
+                         or "still starting the meters: try again in a second")
+            return
+        if self._starting or self.engine.session_running:
+            self._refuse("a session is already running: stop it first (x)")
+            return
+        self._starting = True
+        self.run_worker(partial(self._start_blocking, entry), thread=True, group="session",
+                        exit_on_error=False)
+
+    def _start_blocking(self, entry: WorkloadEntry) -> None:
+        try:
+            self.engine.start_session(entry.name, self.params.get(entry.name, {}),
+                                      self.settings.duration_s, self.settings.workload_file,
+                                      baseline_s=self.settings.baseline_s)
+        except CarbontopError as exc:
+            self._post(EngineSays("error", f"{entry.name} did not start: {exc}"))
+        except Exception as exc:  # noqa: BLE001
+            log.exception("start_session failed")
+            self._post(EngineSays("error", f"{entry.name} did not start: {exc}"))
+        finally:
+            self._starting = False
+
+    def _refuse(self, text: str) -> None:
+        self.add_message("warning", text)
+        self.notify(text, severity="warning", timeout=4)
+
+    def action_stop(self) -> None:
+        if self.engine.session_running:
+            self.engine.stop_session(FinalStatus.STOPPED)
+            self.add_message("info", "stopping the session…")
+
+    def action_export(self) -> None:
+        if not self.opened:
+            self._refuse("nothing to export yet: the meters are starting")
+            return
+        self.run_worker(self._export_blocking, thread=True, group="export", exit_on_error=False)
+
+    def _export_blocking(self) -> None:
+        try:
+            paths = self.engine.export()
+        except Exception as exc:  # noqa: BLE001
+            log.exception("export failed")
+            self._post(EngineSays("error", f"export failed: {exc}"))
+            return
+        text = "\n".join(str(p) for p in paths)
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(self.notify, text, title="Exported", timeout=8)
+
+    def action_messages(self) -> None:
+        if not isinstance(self.screen, MessagesScreen):
+            self.push_screen(MessagesScreen(self.messages))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        if self._quitting or isinstance(self.screen, ConfirmQuit):
+            return
+        if self.engine.session_running:
+            snap = self._snapshot
+            name = snap.session.workload if snap is not None and snap.session else "A workload"
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.shutdown(0)
+
+            self.push_screen(ConfirmQuit(name), answered)
+            return
+        self.shutdown(0)
+
+    def shutdown(self, return_code: int) -> None:
+        """Stops and writes in a thread (a child may take a second to stop), then exits."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self._refresh_panels()
+        with contextlib.suppress(ScreenStackError):
+            self.screen.refresh_bindings()
+
+        def close_then_exit() -> None:
+            self.close_engine()
+            with contextlib.suppress(RuntimeError):
+                self.call_from_thread(self.exit, return_code, return_code)
+
+        self.run_worker(close_then_exit, thread=True, group="shutdown", exit_on_error=False)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Export", "Write the three CSVs now and show where",
+                            self.action_export)
+        yield SystemCommand("Stop the session", "Stop the running workload; results are written",
+                            self.action_stop)
+        yield SystemCommand("Messages", "Source lost/regained, CodeCarbon problems, files",
+                            self.action_messages)
+        yield SystemCommand("Help", "Every key carbontop knows", self.action_help)
+
+    # -- signals: a dropped SSH session (SIGHUP) or a kill (SIGTERM) ------------------------
+
+    def _install_signal_handlers(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGHUP, signal.SIGTERM):
+                loop.add_signal_handler(signum, self._on_signal, signum)
+                self._signals.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, Windows
+            log.warning("cannot install SIGHUP/SIGTERM handlers", exc_info=True)
+
+    def _on_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        log.warning("received %s: stopping the session as interrupted", name)
+        self.add_message("warning", f"received {name}: stopping the session as interrupted")
+        self.engine.stop_session(FinalStatus.INTERRUPTED)
+        self.shutdown(128 + signum)
+
+    def on_unmount(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_running_loop()
+            for signum in self._signals:
+                loop.remove_signal_handler(signum)
+        self._signals.clear()
+
+
+def run_dashboard(settings: Settings) -> int:
+    """``carbontop`` without a command: builds the engine as ``carbontop run`` does, runs the app,
+    and returns its exit code. The engine is closed (the session written) however the app ends."""
+    from carbontop.cli import build_engine, start_metrics
+    from carbontop.logs import silence_library_stderr
+    from carbontop.registry import list_workloads
+
+    logging.captureWarnings(True)
+    workloads = list_workloads(settings.workload_file)
+    engine = build_engine(settings)
+    exporter = start_metrics(engine, settings)  # --prometheus-port, as for carbontop run
+    silence_library_stderr()  # CodeCarbon and jtop are imported by now
+    app = CarbontopApp(engine, workloads, settings)
+    if exporter is not None:
+        app.add_message("info", f"Prometheus metrics on {exporter.url}")
+    try:
+        code = app.run()
+    finally:
+        app.close_engine()
+        if exporter is not None:
+            exporter.close()
+    return int(code if code is not None else (app.return_code or 0))

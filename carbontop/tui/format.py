@@ -1,0 +1,237 @@
+"""Pure text for the panels: a Snapshot in, fixed-width markup out. No Textual here but escape."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from textual.markup import escape
+
+from carbontop.meter import total_and_basis
+from carbontop.model import Phase, SourceInfo
+from carbontop.units import human_co2, human_duration, human_energy, human_power, human_rate
+
+if TYPE_CHECKING:
+    from carbontop.engine import HistoryPoint, Snapshot
+
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+SOURCE_LABELS = {"jtop": "jtop", "nvml": "NVML", "sim": "sim", "none": "no GPU sensor"}
+STATE_STYLES = {
+    "idle": "$text-muted", "baseline": "$accent", "loading": "$warning", "warm-up": "$warning",
+    "measuring": "$success", "finished": "$success", "stopped": "$warning",
+    "interrupted": "$warning", "failed": "$error", "starting": "$warning",
+}
+
+
+def cpu_provenance(snap: Snapshot) -> str:
+    """CodeCarbon's CPU figure is measured only where it reads RAPL (or a similar counter)."""
+    explicit = getattr(snap, "cpu_provenance", None)
+    if explicit:
+        return str(getattr(explicit, "value", explicit))
+    mode = (snap.cpu_mode or "").lower()
+    if any(word in mode for word in ("rapl", "powermetrics", "measured")) and \
+            "estimat" not in mode:
+        return "measured"
+    return "estimated"
+
+
+def cpu_basis(snap: Snapshot) -> str:
+    """What CodeCarbon's CPU figure rests on, after the provenance word: ``, TDP model: ...``."""
+    mode = (snap.cpu_mode or "").strip()
+    for tail in (" (estimated)", " (measured)"):
+        mode = mode.removesuffix(tail)
+    return f", {mode}" if mode else ""
+
+
+def source_line(info: SourceInfo) -> str:
+    kind = SOURCE_LABELS.get(info.kind, info.kind)
+    parts = [f"[b]{escape(info.device_name)}[/]", escape(kind)]
+    if info.gpu_rail:
+        scope = f" ({info.gpu_scope.value})" if info.gpu_scope else ""
+        parts.append(f"GPU {escape(info.gpu_rail)}{escape(scope)}")
+    elif info.kind == "nvml":
+        parts.append(f"{info.gpu_count} GPU{'s' if info.gpu_count != 1 else ''} (board power)")
+    return " · ".join(parts)
+
+
+def intensity_text(snap: Snapshot) -> str:
+    """``56 g CO2e/kWh (CodeCarbon data: France (FRA))``: the figure and where it came from."""
+    i = snap.intensity
+    where = i.origin
+    if i.country_iso3 and i.country_iso3 not in where:
+        where += f", {i.country_iso3}" + (f"/{i.region}" if i.region else "")
+    return escape(f"{i.g_per_kwh:.0f} g CO2e/kWh ({where})")
+
+
+def state_text(snap: Snapshot, opened: bool) -> str:
+    """The state word, coloured, then elapsed time: ``measuring 00:12 / 00:30``."""
+    if not opened:
+        return "[$warning]starting the meters…[/]"
+    s = snap.session
+    if s is not None:
+        word = s.phase.value
+        style = STATE_STYLES.get(word, "")
+        return f"[b {style}]{word}[/] {escape(s.workload)} {human_duration(s.elapsed_s)}"
+    last = snap.last_summary
+    if last is not None:
+        word = last.status.value
+        style = STATE_STYLES.get(word, "")
+        return (f"idle · last: {escape(last.workload)} [b {style}]{word}[/] "
+                f"{human_duration(last.whole.duration_s)}")
+    return "[b $text-muted]idle[/]"
+
+
+def live_total_w(snap: Snapshot) -> tuple[float | None, str]:
+    """The power now, on the same basis as the energy total (a joule never counted twice)."""
+    live = snap.live
+    return total_and_basis(snap.source, live.gpu_w, live.board_w, live.cpu_w, live.ram_w)
+
+
+def emission_rate_kg_s(snap: Snapshot) -> float | None:
+    total_w, _ = live_total_w(snap)
+    if total_w is None:
+        return None
+    return total_w / 1000.0 * snap.intensity.g_per_kwh / 1000.0 / 3600.0
+
+
+def watts_digits(w: float | None) -> str:
+    """Five characters, whatever the value, so the Digits never re-lay out."""
+    if w is None:
+        return "  -.-"
+    if w >= 1000:
+        return f"{w:5.0f}"[:5]
+    return f"{w:5.1f}"
+
+
+def power_rows(snap: Snapshot) -> list[tuple[str, str, str]]:
+    """(label, watts, what it is) for the rows under the GPU figure."""
+    info, live = snap.source, snap.live
+    rows: list[tuple[str, str, str]] = []
+    if info.board_basis is not None:
+        rail = f" {info.board_rail}" if info.board_rail else ""
+        rows.append(("board", human_power(live.board_w),
+                     f"measured, {info.board_basis.value}{rail}"))
+    if info.cpu_rail is not None:
+        rows.append(("CPU rail", human_power(live.cpu_rail_w), f"measured, {info.cpu_rail}"))
+    if snap.cpu_ram_error:
+        rows.append(("CPU", "n/a", f"CodeCarbon: {snap.cpu_ram_error}"))
+        rows.append(("RAM", "n/a", "CodeCarbon unavailable"))
+    else:
+        rows.append(("CPU", human_power(live.cpu_w), f"{cpu_provenance(snap)}{cpu_basis(snap)}"))
+        rows.append(("RAM", human_power(live.ram_w), "estimated, CodeCarbon"))
+    return rows
+
+
+def gpu_caption(snap: Snapshot) -> list[str]:
+    """The lines beside the big GPU figure."""
+    info, live = snap.source, snap.live
+    if not info.measures_gpu:
+        return ["W GPU", "[$text-muted]not measured[/]", escape(info.note or "no GPU sensor")]
+    if not snap.source_connected:
+        return ["W GPU", "[b $error]source lost[/]", escape(snap.source_message)[:60]]
+    what = info.gpu_rail or f"{info.gpu_count} GPU(s)"
+    load = f"load {live.gpu_load_pct:3.0f}%" if live.gpu_load_pct is not None else ""
+    scope = info.gpu_scope.value if info.gpu_scope else "GPU only"
+    return ["W GPU · [$success]measured[/]", escape(f"{what} ({scope})"), load]
+
+
+def energy_rows(snap: Snapshot) -> tuple[str, list[tuple[str, float | None, str]], str]:
+    """Title, (label, kWh, what it is) rows and the total's basis, for the current window."""
+    s = snap.session
+    if s is not None:
+        totals, title = s.whole, f"Cumulative · {s.workload} session"
+    else:
+        totals, title = snap.idle, "Cumulative · idle monitoring"
+    info = snap.source
+    rows: list[tuple[str, float | None, str]] = []
+    if info.measures_gpu:
+        rows.append(("GPU", totals.gpu_kwh, "measured"))
+    if info.board_basis is not None:
+        rows.append(("board", totals.board_kwh, "measured"))
+    if info.cpu_rail is not None:
+        rows.append(("CPU rail", totals.cpu_rail_kwh, "measured"))
+    rows.append(("CPU", totals.cpu_kwh, cpu_provenance(snap)))
+    rows.append(("RAM", totals.ram_kwh, "estimated"))
+    rows.append(("total", totals.total_kwh, ""))
+    return title, rows, totals.total_basis
+
+
+def energy_table(snap: Snapshot) -> str:
+    """Energy and CO2 per component, the total with the emission rate now, then the basis."""
+    _, rows, basis = energy_rows(snap)
+    lines = [f"[b]{'':8}{'energy':>10} {'CO2':>9}[/]"]
+    for label, kwh, what in rows:
+        figures = f"{label:<8}{human_energy(kwh):>10} {human_co2(snap.co2_kg(kwh)):>9}"
+        if label == "total":
+            rate = human_rate(emission_rate_kg_s(snap))
+            lines.append(f"[b]{figures}[/]  now {rate}")
+        else:
+            lines.append(f"{figures}  [$text-muted]{what}[/]")
+    lines.append(f"[$text-muted]= {escape(basis)}[/]")
+    return "\n".join(lines)
+
+
+def progress_bar(fraction: float | None, width: int = 12) -> str:
+    if fraction is None:
+        return "─" * width
+    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    return f"[$success]{'━' * filled}[/][$text-muted]{'─' * (width - filled)}[/]"
+
+
+def efficiency_lines(unit: str | None, throughput: float | None, per_unit_j: float | None,
+                     gflop_per_j: float | None) -> list[str]:
+    u = escape(unit or "unit")
+    rate = f"{throughput:10.2f} {u}/s" if throughput is not None else f"{'n/a':>10} {u}/s"
+    energy = f"{per_unit_j:10.4g} J/{u}" if per_unit_j is not None else f"{'n/a':>10} J/{u}"
+    lines = [rate, energy]
+    if gflop_per_j is not None:
+        lines.append(f"{gflop_per_j:10.3g} GFLOP/J")
+    return lines
+
+
+def workload_text(snap: Snapshot, selected: str | None) -> tuple[str, str, str]:
+    """Title, body and failure reason ("" if none) of the workload panel: the running session,
+    else the last one."""
+    s = snap.session
+    if s is not None:
+        style = STATE_STYLES.get(s.phase.value, "")
+        head = f"[b {style}]{s.phase.value:<9}[/] {progress_bar(s.progress)} " + (
+            f"{s.progress * 100:3.0f}%" if s.progress is not None else "   ")
+        if s.phase is Phase.MEASURING:
+            clock = f"window {human_duration(s.measuring_elapsed_s)} / " \
+                    f"{human_duration(s.duration_s)}"
+        else:
+            clock = f"window {human_duration(s.duration_s)} after warm-up"
+        e = s.efficiency
+        lines = [head, f"[$text-muted]{clock}[/]",
+                 *efficiency_lines(e.unit, e.throughput_per_s, e.energy_per_unit_j,
+                                   e.gflop_per_j)]
+        return f"Workload · {s.workload}", "\n".join(lines), s.failure_reason or ""
+    last = snap.last_summary
+    if last is not None:
+        style = STATE_STYLES.get(last.status.value, "")
+        e = last.efficiency
+        lines = [f"[b {style}]{last.status.value}[/] after {human_duration(last.whole.duration_s)}",
+                 *efficiency_lines(e.unit, e.throughput_per_s, e.energy_per_unit_j,
+                                   e.gflop_per_j)]
+        return f"Last run · {last.workload}", "\n".join(lines), last.failure_reason or ""
+    hint = escape(selected) if selected else "a workload"
+    return "Workload", f"[$text-muted]no session yet: s or Enter runs {hint}[/]", ""
+
+
+
+def sparkline(history: Sequence[HistoryPoint], now: float, window_s: float, width: int) -> str:
+    """GPU watts over the last ``window_s`` as ``width`` block characters (blank: no data)."""
+    slots: list[list[float]] = [[] for _ in range(width)]
+    for p in history:
+        age = now - p.t_unix_s
+        if p.gpu_w is None or not 0 <= age < window_s:
+            continue
+        slots[width - 1 - int(age / window_s * width)].append(p.gpu_w)
+    means = [sum(v) / len(v) if v else None for v in slots]
+    top = max((m for m in means if m is not None), default=0.0)
+    if top <= 0:
+        return " " * width
+    return "".join(" " if m is None else SPARK_BLOCKS[min(7, int(m / top * 7.999))]
+                   for m in means)

@@ -1,0 +1,73 @@
+"""Every workload (built-ins, plugins, a --workload-file) with its one-line description."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.markup import escape
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from carbontop.registry import WorkloadEntry
+from carbontop.tui.widgets.text import Line
+
+NAME_WIDTH = 13
+
+
+def option_prompt(entry: WorkloadEntry) -> Content:
+    name = escape(entry.name.ljust(NAME_WIDTH))
+    if entry.error:
+        return Content.from_markup(f"[b]{name}[/] [$error]⚠ broken: {escape(entry.error)}[/]")
+    return Content.from_markup(f"[b]{name}[/] [$text-muted]{escape(entry.description)}[/]")
+
+
+def detail_text(entry: WorkloadEntry | None) -> str:
+    """The highlighted workload in full (the menu truncates): its description or its error."""
+    if entry is None:
+        return "[$text-muted]no workloads found (carbontop list)[/]"
+    if entry.error:
+        return f"[$error]{escape(entry.error)}[/]"
+    origin = {"plugin": " (plugin)", "file": " (workload file)"}.get(entry.source, "")
+    return f"[$text-muted]{escape(entry.description)}{origin}[/]"
+
+
+class WorkloadMenu(Vertical):
+    """Arrow keys move; Enter (or ``s`` anywhere) starts the highlighted workload."""
+
+    BORDER_TITLE = "Workloads"
+
+    def __init__(self, workloads: Sequence[WorkloadEntry], *, id: str | None = None  # noqa: A002
+                 ) -> None:
+        super().__init__(id=id)
+        self.workloads = list(workloads)
+
+    def compose(self) -> ComposeResult:
+        yield OptionList(*(Option(option_prompt(e), id=e.name) for e in self.workloads),
+                         id="menu-list")
+        yield Line(detail_text(self.workloads[0] if self.workloads else None), id="menu-detail")
+
+    @property
+    def option_list(self) -> OptionList:
+        return self.query_one("#menu-list", OptionList)
+
+    @property
+    def selected(self) -> WorkloadEntry | None:
+        index = self.option_list.highlighted
+        if index is None or not 0 <= index < len(self.workloads):
+            return None
+        return self.workloads[index]
+
+    def select(self, name: str) -> bool:
+        for index, entry in enumerate(self.workloads):
+            if entry.name == name:
+                self.option_list.highlighted = index
+                return True
+        return False
+
+    @on(OptionList.OptionHighlighted, "#menu-list")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.query_one("#menu-detail", Line).show(detail_text(self.selected))

@@ -1,0 +1,32 @@
+"""The running workload: phase, progress, throughput and energy per unit, or why it failed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.markup import escape
+
+from carbontop.tui import format as fmt
+from carbontop.tui.widgets.text import Line
+
+if TYPE_CHECKING:
+    from carbontop.engine import Snapshot
+
+
+class WorkloadPanel(Vertical):
+    BORDER_TITLE = "Workload"
+
+    def compose(self) -> ComposeResult:
+        yield Line(id="workload-body")
+        yield Line(id="workload-reason", wraps=True)
+
+    def show(self, snap: Snapshot, selected: str | None) -> None:
+        title, body, reason = fmt.workload_text(snap, selected)
+        if self.border_title != title:
+            self.border_title = title
+        self.query_one("#workload-body", Line).show(body)
+        reason_line = self.query_one("#workload-reason", Line)
+        reason_line.display = bool(reason)
+        reason_line.show(f"[$error]{escape(reason)}[/]" if reason else "")

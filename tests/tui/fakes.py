@@ -1,0 +1,146 @@
+"""A stand-in for the Engine that shows one fixed moment, for snapshot tests.
+
+Everything it returns is built from the real value types (engine.Snapshot, SessionView,
+LiveFigures, HistoryPoint, meter.WindowTotals, summary.Efficiency), so a change in their shape
+breaks these tests as it would break the app.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from carbontop.carbon import CarbonIntensity
+from carbontop.engine import HistoryPoint, LiveFigures, SessionView, Snapshot
+from carbontop.meter import J_PER_KWH, WindowTotals
+from carbontop.model import BoardBasis, Phase, Scope, SourceInfo
+from carbontop.registry import WorkloadEntry
+from carbontop.summary import Efficiency
+
+T0 = 1_750_000_000.0  # a fixed wall clock: 2025-06-15 15:06:40 UTC
+
+SIM_INFO = SourceInfo(
+    kind="sim", device_name="Simulated Jetson AGX Orin (64GB)", gpu_count=1,
+    gpu_rail="VDD_GPU_SOC", gpu_scope=Scope.GPU_SOC_SHARED, board_basis=BoardBasis.SUM_OF_RAILS,
+    cpu_rail="VDD_CPU_CV", interval_s=0.5, jetpack="6.0", l4t="36.3.0",
+    note="board = sum of jtop's rails (this board has no module input rail)")
+
+WORKLOADS = [
+    WorkloadEntry("gpu-stress", "NxN float32 matmul + ReLU + sum, synchronized each iteration",
+                  "iteration", "workloads.stress:GpuStress"),
+    WorkloadEntry("cpu-stress", "numpy NxN randn + dot + max(0) + sum on the CPU", "iteration",
+                  "workloads.stress:CpuStress"),
+    WorkloadEntry("matmul", "Square GEMM (fp16 on CUDA, fp32 on CPU); unit GFLOP", "GFLOP",
+                  "workloads.matmul:Matmul"),
+    WorkloadEntry("idle", "Does nothing (sleeps): the idle power baseline; unit second",
+                  "second", "workloads.idle:Idle"),
+    WorkloadEntry("yolo-plugin", "", "", "yolo_bench:Yolo",
+                  error="cannot import yolo_bench: No module named 'ultralytics'", source="plugin"),
+]
+
+
+def intensity() -> CarbonIntensity:
+    return CarbonIntensity(g_per_kwh=56.0, origin="CodeCarbon data: France (FRA)",
+                           source="country", country_iso3="FRA", country_name="France")
+
+
+def totals(start: float, end: float, gpu_w: float, board_w: float, cpu_rail_w: float,
+           cpu_w: float, ram_w: float) -> WindowTotals:
+    hours = (end - start) / 3600.0
+    gpu, board, cpu_rail = gpu_w * hours / 1000, board_w * hours / 1000, cpu_rail_w * hours / 1000
+    cpu, ram = cpu_w * hours / 1000, ram_w * hours / 1000
+    samples = int((end - start) / SIM_INFO.interval_s)
+    return WindowTotals(
+        start_unix_s=start, end_unix_s=end, gpu_kwh=gpu, board_kwh=board, cpu_rail_kwh=cpu_rail,
+        cpu_kwh=cpu, ram_kwh=ram, total_kwh=board,
+        total_basis="sum of all board rails (measured)", original_total_kwh=gpu + cpu + ram,
+        gpu_samples=samples, board_samples=samples, cpu_ram_readings=int(end - start),
+        unmeasured_s=0.0)
+
+
+def measuring_snapshot() -> Snapshot:
+    """matmul, 18 s into a 30 s measured window after 4 s of loading and warm-up."""
+    now = T0 + 22.0
+    live = LiveFigures(gpu_w=18.4, board_w=31.7, cpu_rail_w=6.2, gpu_load_pct=97.0, cpu_w=9.8,
+                       ram_w=3.0, sample_age_s=0.2)
+    whole = totals(T0, now, 15.0, 27.5, 5.9, 9.1, 3.0)
+    window = totals(T0 + 4.0, now, 18.0, 31.0, 6.1, 9.6, 3.0)
+    units = 18.0 * 42.7
+    energy_j = (window.total_kwh or 0.0) * J_PER_KWH
+    eff = Efficiency(units=units, unit="GFLOP", throughput_per_s=units / 18.0,
+                     energy_per_unit_j=energy_j / units, units_per_j=units / energy_j,
+                     units_per_s_per_w=(units / 18.0) / 31.0, gflop_per_j=units / energy_j)
+    session = SessionView(
+        run_id="0f1e2d3c-0000-4000-8000-000000000000", workload="matmul",
+        params={"size": "1024"}, phase=Phase.MEASURING, started_unix_s=T0, elapsed_s=22.0,
+        duration_s=30.0, measuring_elapsed_s=18.0, whole=whole, window=window, efficiency=eff)
+    return Snapshot(
+        t_unix_s=now, source=SIM_INFO, source_connected=True, source_message=SIM_INFO.note,
+        intensity=intensity(), live=live, cpu_ram_error=None,
+        cpu_mode="TDP model: Intel Xeon E5-2690 v4, 135 W x load (estimated)",
+        session=session, last_summary=None, idle=totals(T0 - 60, T0, 4.0, 9.0, 2.0, 5.0, 3.0))
+
+
+def history(now: float, seconds: float = 240.0, step: float = 0.5) -> list[HistoryPoint]:
+    """Idle, then loading, then the matmul plateau: a smooth, fixed shape."""
+    points = []
+    n = int(seconds / step)
+    for i in range(n + 1):
+        t = now - seconds + i * step
+        busy = t >= now - 22.0
+        wave = math.sin(i / 9.0)
+        gpu = (17.5 + 0.8 * wave) if busy else (3.8 + 0.3 * wave)
+        points.append(HistoryPoint(t_unix_s=t, gpu_w=gpu, board_w=gpu + 12.5 + 0.5 * wave,
+                                   cpu_rail_w=5.9 if busy else 2.1, cpu_w=9.7 if busy else 5.0,
+                                   ram_w=3.0))
+    return points
+
+
+class FakeEngine:
+    """Answers like an opened Engine at one fixed moment. Records what the app asked of it."""
+
+    def __init__(self, snap: Snapshot | None = None) -> None:
+        self.snap = snap or measuring_snapshot()
+        self._history = history(self.snap.t_unix_s)
+        self.listeners: list[Callable[[str, str], None]] = []
+        self.calls: list[tuple[str, Any]] = []
+        self.closed = False
+
+    def open(self) -> None:
+        self.calls.append(("open", None))
+
+    def close(self) -> None:
+        self.calls.append(("close", None))
+        self.closed = True
+
+    def add_listener(self, listener: Callable[[str, str], None]) -> None:
+        self.listeners.append(listener)
+
+    @property
+    def session_running(self) -> bool:
+        return self.snap.session is not None
+
+    def snapshot(self) -> Snapshot:
+        return self.snap
+
+    def history(self) -> list[HistoryPoint]:
+        return list(self._history)
+
+    def start_session(self, workload: str, params: dict[str, Any] | None = None,
+                      duration_s: float | None = None, workload_file: Path | None = None,
+                      command: list[str] | None = None, baseline_s: float = 0.0,
+                      experiment_id: str | None = None, trial: str | None = None) -> str:
+        self.calls.append(("start_session", workload))
+        return "run"
+
+    def stop_session(self, status: Any = None) -> None:
+        self.calls.append(("stop_session", status))
+
+    def export(self) -> list[Path]:
+        self.calls.append(("export", None))
+        return [Path("gpu_log.csv"), Path("emissions.csv"), Path("total_summary.csv")]
+
+    def wait_session(self, timeout: float | None = None) -> None:
+        return None
