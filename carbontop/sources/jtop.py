@@ -470,7 +470,7 @@ class JtopSource:
                 "(`systemctl status jtop.service`)"
             )
         try:
-            nvp = client.nvpmodel
+            nvp = getattr(client, "nvpmodel", None)  # a client without one: no nvpmodel
         except Exception as exc:
             raise CarbontopError(f"cannot read the board's power mode from jtop ({exc})") from exc
         if nvp is None or isinstance(nvp, str):

@@ -464,3 +464,274 @@ def test_start_failures_become_one_line_messages(error: Exception, expected: str
     message = str(explain_failure(error))
     assert expected in message
     assert "\n" not in message
+
+
+# -- board state and power modes --------------------------------------------------------------
+
+from carbontop.board_state import (  # noqa: E402
+    BOARD_STATE_COLUMNS,
+    BoardState,
+    BoardWatch,
+    board_state_columns,
+    throttled,
+)
+from carbontop.errors import CarbontopError  # noqa: E402
+from carbontop.sources.jtop import read_board_state  # noqa: E402
+
+
+def _state(**kw: Any) -> BoardState:
+    base: dict[str, Any] = dict(
+        nvpmodel_name="MAXN", nvpmodel_id=0, jetson_clocks=False, cpu_freq_mhz=2000.0,
+        gpu_freq_mhz=1300.0, max_temp_c=60.0, t_unix_s=1.0, cpu_max_freq_mhz=2200.0,
+        gpu_max_freq_mhz=1300.0,
+    )
+    base.update(kw)
+    return BoardState(**base)
+
+
+def test_throttled_heuristic() -> None:
+    start = _state()
+    assert throttled(start, _state()) is None
+    # Idle clocks at the end do not count unless both states were taken under load.
+    idle_end = _state(cpu_freq_mhz=700.0, gpu_freq_mhz=306.0)
+    assert throttled(start, idle_end) is None
+    assert throttled(start, idle_end, loaded=True) == (
+        "CPU frequency fell from 2000 to 700 MHz; GPU frequency fell from 1300 to 306 MHz"
+    )
+    assert throttled(start, _state(gpu_freq_mhz=1200.0), loaded=True) is None  # > 85 %
+    assert throttled(start, _state(gpu_max_freq_mhz=900.0)) == (
+        "GPU frequency cap fell from 1300 to 900 MHz"
+    )
+    assert throttled(start, _state(max_temp_c=91.0)) == "a sensor reached 91.0 C (limit 90 C)"
+    assert throttled(start, _state(max_temp_c=91.0), temp_limit_c=95) is None
+    changed = throttled(start, _state(nvpmodel_name="15W", nvpmodel_id=1, gpu_max_freq_mhz=420.0))
+    assert changed == "power mode changed from MAXN to 15W"  # no frequency rule across modes
+    clocks = throttled(start, _state(jetson_clocks=True))
+    assert clocks == "jetson_clocks changed during the session"
+    unknown = BoardState(None, None, None, None, None, None, 2.0)
+    assert throttled(unknown, unknown) is None
+
+
+def test_board_watch_catches_what_came_and_went() -> None:
+    start, end = _state(), _state(t_unix_s=9.0)
+    watch = BoardWatch()
+    for state in (start, _state(max_temp_c=97.0, gpu_max_freq_mhz=800.0), end):
+        watch = watch.seen(state)
+    assert watch.states == 3 and watch.hottest_c == 97.0
+    assert watch.lowest_gpu_max_freq_mhz == 800.0 and watch.modes == ("MAXN",)
+    assert throttled(start, end) is None
+    assert throttled(start, end, watch) == (
+        "a sensor reached 97.0 C (limit 90 C); GPU frequency cap fell from 1300 to 800 MHz"
+    )
+    hop = BoardWatch().seen(start).seen(_state(nvpmodel_name="15W", nvpmodel_id=1)).seen(end)
+    assert throttled(start, end, hop) == "power mode changed during the session (MAXN -> 15W)"
+
+
+def test_board_state_columns() -> None:
+    start = _state(cpu_freq_mhz=1234.56, max_temp_c=48.25)
+    end = _state(max_temp_c=52.0)
+    cols = board_state_columns(start, end)
+    assert tuple(cols) == BOARD_STATE_COLUMNS
+    assert cols == {
+        "power_mode": "MAXN", "power_mode_id": 0, "jetson_clocks": False,
+        "cpu_freq_mhz_start": 1234.6, "cpu_freq_mhz_end": 2000.0,
+        "gpu_freq_mhz_start": 1300.0, "gpu_freq_mhz_end": 1300.0,
+        "max_temp_c_start": 48.2, "max_temp_c_end": 52.0, "throttled": "",
+    }
+    moved = board_state_columns(start, _state(nvpmodel_name="15W", nvpmodel_id=1))
+    assert moved["power_mode"] == "MAXN -> 15W" and moved["power_mode_id"] is None
+    assert moved["throttled"] == "power mode changed from MAXN to 15W"
+    assert board_state_columns(None, None) == dict.fromkeys(BOARD_STATE_COLUMNS)
+    assert board_state_columns(start, None)["throttled"] is None  # unknown, not "no"
+
+
+class _Shapes:
+    """A jtop-7-like client with hand-made board pieces (no power: read_board_state only)."""
+
+    uptime = timedelta(seconds=5)
+    nvpmodel: Any = None
+    jetson_clocks: Any = None
+    cpu: Any = None
+    gpu: Any = None
+    temperature: Any = None
+
+
+def test_read_board_state_takes_jtops_shapes_and_units() -> None:
+    client = _Shapes()
+    assert read_board_state(client) is None  # nothing reported: no state at all
+    client.nvpmodel = "MODE_15W"  # a plain string (old clients)
+    client.cpu = {"total": {}, "cpu": [
+        {"online": True, "freq": {"min": 729600, "max": 1510400, "cur": 1420800}},
+        {"online": False, "model": ""},
+        {"online": True, "freq": {"min": 729600, "max": 1510400}},  # cur unreadable
+    ]}
+    client.gpu = {"ga10b": {"freq": {"cur": 624750, "max": 624750, "min": 306000}}}
+    client.temperature = {
+        "cpu": {"temp": 51.5, "online": True},
+        "cv0": {"temp": -256, "online": False},
+        "tj": {"temp": 52.75, "online": True},
+        "odd": {"temp": float("nan"), "online": True},
+    }
+    state = read_board_state(client)
+    assert state is not None
+    assert (state.nvpmodel_name, state.nvpmodel_id, state.jetson_clocks) == ("MODE_15W", None, None)
+    assert state.cpu_freq_mhz == 1420.8 and state.cpu_max_freq_mhz == 1510.4
+    assert state.cpu_online == 2
+    assert state.gpu_freq_mhz == 624.75 and state.gpu_max_freq_mhz == 624.75
+    assert state.max_temp_c == 52.75
+
+    class Broken:
+        @property
+        def name(self) -> str:
+            raise KeyError("name")  # jtop before its first status
+
+        id = 2
+
+    client.nvpmodel = Broken()
+    client.cpu = {"cpu": "garbage"}
+    client.gpu = None
+    state = read_board_state(client)
+    assert state is not None and state.nvpmodel_id == 2 and state.cpu_freq_mhz is None
+
+
+@pytest.mark.parametrize("board", sorted(SIM_BOARDS))
+def test_sim_board_state_and_modes(board: str) -> None:
+    spec = SIM_BOARDS[board]
+    source = make_sim_source(board, time_scale=FAST)
+    try:
+        source.open()
+        modes = source.power_modes()
+        assert modes == [m.name for m in spec.modes] and len(modes) >= 2
+        state = source.board_state()
+        assert state is not None
+        assert state.nvpmodel_name == spec.nvpmodel
+        assert state.nvpmodel_id == modes.index(spec.nvpmodel)
+        assert state.jetson_clocks is False
+        default = spec.default_mode
+        assert state.cpu_max_freq_mhz == pytest.approx(default.cpu_max_mhz)
+        assert state.gpu_max_freq_mhz == pytest.approx(default.gpu_max_mhz)
+        assert state.cpu_online == default.cores_online
+        assert state.max_temp_c is not None and 30 < state.max_temp_c < 60
+    finally:
+        source.close()
+
+
+def _rail_w(service: SimJtopService, rail: str, ticks: range) -> float:
+    return sum(service.tick(i).power["rail"][rail]["power"] for i in ticks) / len(ticks) / 1000
+
+
+def test_sim_power_mode_switch_scales_the_gpu_rail_and_restores() -> None:
+    load = SimLoad()
+    load.set_phase(Phase.MEASURING)
+    source = make_sim_source("agx-orin", time_scale=FAST, load=load)
+    service = sim_service(source)
+    rec = Recorder()
+    source.open()
+    source.start(rec)
+    try:
+        rec.wait_for(lambda r: len(r.samples) >= 2)
+        now = service.tick_index()
+        maxn_w = _rail_w(service, "VDD_GPU_SOC", range(now, now + 4))
+        with source.restoring_power_mode() as original:
+            assert original == "MAXN"
+            source.set_power_mode("15W")
+            now = service.tick_index() + 1
+            low_w = _rail_w(service, "VDD_GPU_SOC", range(now, now + 4))
+            state = source.board_state()
+            assert state is not None and state.nvpmodel_name == "15W"
+            assert state.gpu_max_freq_mhz == 420.75 and state.cpu_online == 4
+            assert service.relative_speed() == pytest.approx(420.75 / 1301.0)
+            source.set_power_mode("50W")
+            now = service.tick_index() + 1
+            mid_w = _rail_w(service, "VDD_GPU_SOC", range(now, now + 4))
+        assert service.power_mode.name == "MAXN"
+        rec.wait_for(lambda r: (source.board_state() or _state(nvpmodel_name="?")).nvpmodel_name
+                     == "MAXN")
+    finally:
+        source.close()
+    assert low_w < mid_w < maxn_w
+    assert maxn_w > 25.0 and low_w < 10.0
+
+
+def test_sim_unknown_mode_refusal_and_no_connection() -> None:
+    source = make_sim_source("orin-nx", time_scale=FAST)
+    with pytest.raises(CarbontopError, match="not connected"):
+        source.set_power_mode("MAXN")
+    assert source.power_modes() == []
+    source.open()
+    try:
+        with pytest.raises(BadInput) as err:
+            source.set_power_mode("40W")
+        assert str(err.value) == (
+            "unknown power mode '40W': this board's modes are MAXN (0), 10W (1), 15W (2), 25W (3)"
+        )
+        sim_service(source).refuse_mode("10W")
+        with pytest.raises(CarbontopError, match="nvpmodel reported an error"):
+            source.set_power_mode("10W", timeout_s=5)
+        with pytest.raises(CarbontopError, match="needs a reboot"):  # jtop remembers the failure
+            source.set_power_mode("10W")
+        source.set_power_mode("15W")
+        assert sim_service(source).power_mode.name == "15W"
+    finally:
+        source.close()
+
+
+def test_sim_switch_that_never_lands_times_out() -> None:
+    source = make_sim_source("nano", time_scale=FAST)
+    source.open()
+    try:
+        service = sim_service(source)
+        service.request_mode = lambda mode_id: None  # type: ignore[method-assign]  # deaf
+        started = time.monotonic()
+        with pytest.raises(CarbontopError, match="did not switch to power mode 5W within 0.3 s"):
+            source.set_power_mode("5W", timeout_s=0.3)
+        assert time.monotonic() - started < 2.0
+    finally:
+        source.close()
+
+
+def test_sim_restore_after_an_error_keeps_the_error() -> None:
+    source = make_sim_source("nano", time_scale=FAST)
+    source.open()
+    try:
+        with pytest.raises(RuntimeError, match="workload failed"), source.restoring_power_mode():
+            source.set_power_mode("5W")
+            raise RuntimeError("workload failed")
+        assert sim_service(source).power_mode.name == "MAXN"
+    finally:
+        source.close()
+
+
+def test_sim_board_without_nvpmodel_is_bad_input() -> None:
+    client = ScriptedClient([(1.0, _power(3000, 8000)), (1.5, _power(3000, 8000))])
+    source = JtopSource(0.5, client_factory=lambda _i: client, kind="sim")
+    source.open()
+    try:
+        assert source.power_modes() == []
+        assert source.board_state() is None  # the scripted client reports no board pieces
+        with pytest.raises(BadInput, match="no nvpmodel"):
+            source.set_power_mode("MAXN")
+        with source.restoring_power_mode() as original:  # nothing to restore: a no-op
+            assert original is None
+    finally:
+        source.close()
+
+
+def test_sim_temperature_follows_load_and_throttle_shows() -> None:
+    load = SimLoad()
+    service = SimJtopService("orin-nano", time_scale=FAST, load=load)
+    idle = max(t["temp"] for t in service.tick(0).temperature.values())
+    load.set_phase(Phase.MEASURING)
+    load.set_cpu_fraction(0.5)
+    hot = max(t["temp"] for t in service.tick(600).temperature.values())  # 300 s later
+    assert hot > idle + 15
+    assert service.tick(600).temperature["cv0"] == {"temp": -256, "online": False}
+    service.throttle(0.5)
+    tick = service.tick(601)
+    assert tick.gpu_max_khz == round(624.75 * 500)
+    client = service(0.5)
+    client.start()
+    assert client.gpu["ga10b"]["freq"]["max"] <= tick.gpu_max_khz
+    assert client.stats["nvp model"] == "15W" and "Temp tj" in client.stats
+    assert not client.jetson_clocks and client.jetson_clocks.status == "inactive"
+    client.close()

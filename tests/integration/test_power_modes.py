@@ -1,0 +1,197 @@
+"""Board state and nvpmodel power modes through the REAL jtop service (jetson-stats).
+
+The service runs on the emulated AGX Orin of tests/jtop_harness.py with a fake ``nvpmodel`` first
+on its PATH: the service itself lists the modes (``nvpmodel -p --verbose``), queries the mode on
+every tick (``nvpmodel -q``) and switches (``nvpmodel -m ID``) when a client asks, exactly as on a
+board; only the tool at the end of that chain is fake. jetson_clocks is absent (jtop looks for it
+at fixed paths), so jtop reports none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from carbontop.board_state import BoardState, board_state_columns, throttled
+from carbontop.errors import BadInput, CarbontopError
+from carbontop.sources.base import SourceEvent
+from carbontop.sources.jtop import JtopSource
+from tests.jtop_harness import AGX_ORIN_MODES, FakeNvpMode, JtopService, skip_reason
+
+pytestmark = pytest.mark.jtop_service
+
+INTERVAL = 0.25
+MODES = [m.name for m in AGX_ORIN_MODES]  # MAXN, 15W, 30W, 50W
+
+StartService = Callable[..., JtopService]
+
+
+@pytest.fixture
+def service_with_nvpmodel() -> Iterator[StartService]:
+    """``start(modes=AGX_ORIN_MODES, mode=0)``: the real service with the fake nvpmodel."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with contextlib.ExitStack() as stack:
+
+        def start(modes: tuple[FakeNvpMode, ...] = AGX_ORIN_MODES, mode: int = 0) -> JtopService:
+            service = JtopService("agx-orin", nvpmodel=modes, nvpmodel_mode=mode)
+            return stack.enter_context(service)
+
+        yield start
+
+
+def _open(service: JtopService) -> JtopSource:
+    source = JtopSource(INTERVAL, client_factory=service.client_factory)
+    source.open()
+    return source
+
+
+def _wait_state(
+    source: JtopSource, check: Callable[[BoardState], bool], timeout: float = 5.0
+) -> BoardState:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = source.board_state()
+        if state is not None and check(state):
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"board state never matched; last: {state}")
+        time.sleep(0.05)
+
+
+def test_board_state_modes_switch_unknown_and_restore(
+    service_with_nvpmodel: StartService,
+) -> None:
+    service = service_with_nvpmodel()
+    source = _open(service)
+    try:
+        # What the service got from `nvpmodel -p --verbose` and `-q`, and the rest of the state.
+        assert source.power_modes() == MODES
+        start = source.board_state()
+        assert start is not None
+        assert (start.nvpmodel_name, start.nvpmodel_id) == ("MAXN", 0)
+        assert start.jetson_clocks is None  # no /usr/bin/jetson_clocks: jtop reports none
+        assert start.cpu_freq_mhz == 1190.4  # scaling_cur_freq, kHz -> MHz
+        assert start.cpu_max_freq_mhz == 2201.6  # the cap MAXN wrote
+        assert start.gpu_freq_mhz == 306.0  # devfreq cur_freq, Hz -> kHz (jtop) -> MHz
+        assert start.gpu_max_freq_mhz == 1300.5
+        assert start.max_temp_c == 46.0  # tj; cv0 is offline (-256) and skipped
+        assert start.cpu_online == 2
+
+        # A real switch: the service ran `nvpmodel -m 1`, the fake's state and caps changed.
+        started = time.monotonic()
+        source.set_power_mode("15W")
+        took = time.monotonic() - started
+        assert service.nvpmodel_mode() == 1
+        assert "-m 1" in service.nvpmodel_calls()
+        state = source.board_state()
+        assert state is not None
+        assert (state.nvpmodel_name, state.nvpmodel_id) == ("15W", 1)
+        assert state.gpu_max_freq_mhz == 420.75 and state.cpu_max_freq_mhz == 1113.6
+        assert took < 3.0, took
+
+        # By id, and by name in another case; the same mode again is a no-op.
+        source.set_power_mode(2)
+        assert service.nvpmodel_mode() == 2
+        source.set_power_mode("50w")
+        assert service.nvpmodel_mode() == 3
+        calls = len(service.nvpmodel_calls())
+        source.set_power_mode("50W")
+        assert not [c for c in service.nvpmodel_calls()[calls:] if c.startswith("-m")]
+
+        # Unknown modes: BadInput naming the valid ones; nothing sent to the service.
+        for bad in ("FAST", 7, -1):
+            with pytest.raises(BadInput) as err:
+                source.set_power_mode(bad)
+            assert "MAXN (0), 15W (1), 30W (2), 50W (3)" in str(err.value)
+        assert service.nvpmodel_mode() == 3
+
+        # Restoring: the mode on entry comes back on leaving, after an error or a Ctrl-C too.
+        with source.restoring_power_mode() as original:
+            assert original == "50W"
+            source.set_power_mode("MAXN")
+            assert service.nvpmodel_mode() == 0
+        assert service.nvpmodel_mode() == 3
+        with pytest.raises(KeyboardInterrupt), source.restoring_power_mode():
+            source.set_power_mode("30W")
+            raise KeyboardInterrupt
+        assert service.nvpmodel_mode() == 3
+        assert _wait_state(source, lambda s: s.nvpmodel_name == "50W").nvpmodel_id == 3
+    finally:
+        source.close()
+    assert not [line for line in service.log_text().splitlines() if "Traceback" in line]
+
+
+def test_service_refusals_are_errors_not_hangs(service_with_nvpmodel: StartService) -> None:
+    modes = (
+        *AGX_ORIN_MODES[:2],
+        FakeNvpMode("30W", 1728000, 624750000, fails=True),  # nvpmodel -m prints NVPM ERROR
+        FakeNvpMode("10W", 1000000, 306000000, tpc_pg_mask=1),  # another mask: needs a reboot
+    )
+    service = service_with_nvpmodel(modes)
+    source = _open(service)
+    try:
+        started = time.monotonic()
+        with pytest.raises(CarbontopError, match="nvpmodel reported an error") as err:
+            source.set_power_mode("30W", timeout_s=20)
+        assert time.monotonic() - started < 5.0  # seen from jtop's status, not a timeout
+        assert "\n" not in str(err.value)
+        assert "-m 2" in service.nvpmodel_calls()
+        assert service.nvpmodel_mode() == 0
+
+        calls = len(service.nvpmodel_calls())
+        with pytest.raises(CarbontopError, match="needs a reboot") as err:
+            source.set_power_mode("10W")
+        assert "sudo nvpmodel -m 3" in str(err.value)
+        assert not [c for c in service.nvpmodel_calls()[calls:] if c.startswith("-m")]
+
+        source.set_power_mode("15W")  # the service still switches to a good mode
+        assert service.nvpmodel_mode() == 1
+    finally:
+        source.close()
+
+
+def test_throttling_during_a_session_is_flagged(service_with_nvpmodel: StartService) -> None:
+    service = service_with_nvpmodel()
+    source = _open(service)
+    events: list[SourceEvent] = []
+    got = threading.Event()
+
+    def sink(event: SourceEvent) -> None:
+        events.append(event)
+        got.set()
+
+    source.start(sink)
+    try:
+        assert got.wait(5)
+        start = _wait_state(source, lambda s: s.max_temp_c == 46.0)
+        source.reset_board_watch()
+        # A hot spell that is over by the end: only the watch kept by the sampling thread sees it.
+        service.set_temperature("gpu-thermal", 95.5)
+        _wait_state(source, lambda s: s.max_temp_c == 95.5)
+        service.set_temperature("gpu-thermal", 44.0)
+        end = _wait_state(source, lambda s: s.max_temp_c == 46.0)
+        assert throttled(start, end) is None
+        watch = source.board_watch()
+        assert watch.hottest_c == 95.5 and watch.modes == ("MAXN",)
+        reason = throttled(start, end, watch)
+        assert reason is not None and "95.5 C" in reason
+
+        # Thermal cooling lowers the GPU cap under the same mode.
+        service.set_gpu_freq(cur_hz=420750000, max_hz=420750000)
+        capped = _wait_state(source, lambda s: s.gpu_max_freq_mhz == 420.75)
+        reason = throttled(start, capped)
+        assert reason == "GPU frequency cap fell from 1300 to 421 MHz"
+        columns = board_state_columns(start, capped)
+        assert columns["power_mode"] == "MAXN" and columns["power_mode_id"] == 0
+        assert columns["gpu_freq_mhz_start"] == 306.0 and columns["gpu_freq_mhz_end"] == 420.8
+        assert columns["max_temp_c_start"] == 46.0
+        assert columns["throttled"] == reason
+        assert columns["jetson_clocks"] is None
+    finally:
+        source.close()
