@@ -7,6 +7,7 @@ Heavy modules (CodeCarbon, Textual, the engine) are imported inside the commands
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run N trials with a cool-down between them; report mean and spread")
     run.add_argument("--cooldown-max", type=_positive_float, default=60.0, metavar="S",
                      help="longest cool-down between trials, seconds (default: 60)")
+    run.add_argument("--power-modes", metavar="MODE[,MODE...]",
+                     help="run under each Jetson power mode (nvpmodel, through the jtop service) "
+                          "and compare; the original mode is restored at the end")
     lst = sub.add_parser("list", parents=[common], help="list the workloads")
     lst.add_argument("--json", action="store_true")
     det = sub.add_parser("detect", parents=[common], help="which sources answer here")
@@ -270,7 +275,13 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
             raise BadInput(f"workload '{entry.name}' is broken: {entry.error}")
         name = entry.name
     params = parse_params(args.param)
+    if not 1 <= args.repeat <= 1000:
+        raise BadInput(f"--repeat must be between 1 and 1000, not {args.repeat}")
+    modes = [m.strip() for m in args.power_modes.split(",") if m.strip()] \
+        if args.power_modes else []
     engine = build_engine(settings)
+    if modes:
+        _check_power_modes(engine.source, modes)
     out = sys.stderr if args.json else sys.stdout
     received: list[int] = []
 
@@ -278,13 +289,14 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
         received.append(signum)
         engine.stop_session(_interrupted())
 
+    plan: list[str | None] = list(modes) or [None]
+    trials = args.repeat * len(plan)
+    experiment_id = str(uuid.uuid4()) if trials > 1 else None
+    summaries: list[Any] = []
+    by_mode: dict[str, list[Any]] = {}
+    exporter = None
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM,
                                                           signal.SIGHUP)}
-    if not 1 <= args.repeat <= 1000:
-        raise BadInput(f"--repeat must be between 1 and 1000, not {args.repeat}")
-    experiment_id = str(uuid.uuid4()) if args.repeat > 1 else None
-    summaries: list[Any] = []
-    exporter = None
     try:
         engine.open()
         engine.add_listener(lambda level, msg: log.info("%s: %s", level, msg))
@@ -292,43 +304,114 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
         if exporter is not None:
             print(f"Prometheus metrics on {exporter.url}", file=sys.stderr)
         idle_w = _idle_power(engine.snapshot())
-        for k in range(args.repeat):
-            if received:
-                break
-            if k > 0:
-                _cool_down(engine, idle_w, args.cooldown_max, received, out)
-            engine.start_session(name, params, settings.duration_s, settings.workload_file,
-                                 command=command, baseline_s=settings.baseline_s,
-                                 experiment_id=experiment_id,
-                                 trial=f"{k + 1}/{args.repeat}" if experiment_id else None)
-            summary = _follow(engine, out)
-            if summary is None:
-                raise CarbontopError("the session ended without a summary (see the log file)")
-            summaries.append(summary)
-            if summary.baseline is not None and k == 0:
-                idle_w = summary.baseline.idle_w
-            if not args.json:
-                print(format_summary(summary, engine.store.paths()), file=out)
-            if summary.status.value == "failed":
-                break
+        with _restoring_mode(engine.source, bool(modes)):
+            for mode in plan:
+                if received or (summaries and summaries[-1].status.value == "failed"):
+                    break
+                if mode is not None:
+                    print(f"power mode {mode}", file=out)
+                    engine.source.set_power_mode(mode)
+                for k in range(args.repeat):
+                    if received:
+                        break
+                    if summaries:
+                        _cool_down(engine, idle_w, args.cooldown_max, received, out)
+                    label = f"{k + 1}/{args.repeat}" if experiment_id else None
+                    if mode is not None:
+                        label = f"{mode} {label}"
+                    engine.start_session(name, params, settings.duration_s,
+                                         settings.workload_file, command=command,
+                                         baseline_s=settings.baseline_s,
+                                         experiment_id=experiment_id, trial=label)
+                    summary = _follow(engine, out)
+                    if summary is None:
+                        raise CarbontopError("the session ended without a summary (see the log)")
+                    summaries.append(summary)
+                    by_mode.setdefault(mode or "", []).append(summary)
+                    if summary.baseline is not None and len(summaries) == 1:
+                        idle_w = summary.baseline.idle_w
+                    if not args.json:
+                        print(format_summary(summary, engine.store.paths()), file=out)
+                    if summary.status.value == "failed":
+                        break
     finally:
         engine.close()
         if exporter is not None:
             exporter.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    mode_stats = {m: trial_stats(s) for m, s in by_mode.items()} if modes else {}
     if args.json:
-        if len(summaries) == 1 and args.repeat == 1:
+        if len(summaries) == 1 and trials == 1:
             print(json.dumps(summaries[0].to_json(), default=str))
         else:
-            print(json.dumps({"trials": [s.to_json() for s in summaries],
-                              "stats": trial_stats(summaries)}, default=str))
-    elif args.repeat > 1:
-        print(format_trial_stats(trial_stats(summaries)), file=out)
+            result: dict[str, Any] = {"trials": [s.to_json() for s in summaries],
+                                      "stats": trial_stats(summaries)}
+            if modes:
+                result["power_modes"] = mode_stats
+                result["best"] = best_modes(mode_stats)
+            print(json.dumps(result, default=str))
+    else:
+        if args.repeat > 1 and not modes:
+            print(format_trial_stats(trial_stats(summaries)), file=out)
+        if modes:
+            print(format_mode_comparison(mode_stats), file=out)
     if received:
         return 128 + received[0]
     failed = any(s.status.value == "failed" for s in summaries)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _check_power_modes(source: Any, modes: list[str]) -> None:
+    """Every mode asked for exists on this board, before anything runs."""
+    if not hasattr(source, "set_power_mode"):
+        raise BadInput("--power-modes needs a Jetson (the jtop service sets nvpmodel): use "
+                       "--gpu-source jtop, or --demo to try it on the simulated board")
+    available = source.power_modes()
+    if not available:
+        raise BadInput("this board reports no nvpmodel power modes: drop --power-modes")
+    known = {m.lower() for m in available} | {str(i) for i in range(len(available))}
+    unknown = [m for m in modes if m.lower() not in known]
+    if unknown:
+        listed = ", ".join(f"{m} ({i})" for i, m in enumerate(available))
+        raise BadInput(f"unknown power mode '{unknown[0]}': this board's modes are {listed}")
+
+
+@contextlib.contextmanager
+def _restoring_mode(source: Any, active: bool) -> Iterator[None]:
+    """Puts the board's original power mode back, also on failure or interrupt."""
+    if not active:
+        yield
+        return
+    with source.restoring_power_mode() as original:
+        log.info("power modes: original mode %s will be restored", original)
+        yield
+
+
+def best_modes(mode_stats: dict[str, dict[str, Any]]) -> dict[str, str | None]:
+    """Which mode gives the least energy per unit of work, and which the highest throughput."""
+    def mean(mode: str, key: str) -> float | None:
+        value = mode_stats[mode][key]["mean"]
+        return float(value) if value is not None else None
+
+    per_unit = {m: v for m in mode_stats if (v := mean(m, "energy_per_unit_j")) is not None}
+    rate = {m: v for m in mode_stats if (v := mean(m, "throughput_per_s")) is not None}
+    return {"least_energy_per_unit": min(per_unit, key=per_unit.__getitem__) if per_unit else None,
+            "highest_throughput": max(rate, key=rate.__getitem__) if rate else None}
+
+
+def format_mode_comparison(mode_stats: dict[str, dict[str, Any]]) -> str:
+    best = best_modes(mode_stats)
+    lines = ["power mode        energy per unit        throughput"]
+    for mode, stats in mode_stats.items():
+        unit = stats["unit"] or "unit"
+        e, r = stats["energy_per_unit_j"], stats["throughput_per_s"]
+        e_text = f"{e['mean']:.4g} J/{unit}" if e["mean"] is not None else "n/a"
+        r_text = f"{r['mean']:.4g} {unit}/s" if r["mean"] is not None else "n/a"
+        lines.append(f"{mode:<16}  {e_text:<21}  {r_text}")
+    lines.append(f"least energy per unit: {best['least_energy_per_unit']}; "
+                 f"highest throughput: {best['highest_throughput']}")
+    return "\n".join(lines)
 
 
 def start_metrics(engine: Any, settings: Any) -> Any:

@@ -137,6 +137,8 @@ class _Session:
     baseline: Baseline | None = None
     experiment_id: str | None = None
     trial: str | None = None
+    board_start: Any = None  # BoardState as the measured window opened (Jetson only)
+    board_end: Any = None
 
 
 Listener = Callable[[str, str], None]  # (level, message) for the messages panel
@@ -414,7 +416,28 @@ class Engine:
             child_info={k: str(v) for k, v in session.child_info.items()},
             hardware=_hardware(cc), baseline=session.baseline,
             experiment_id=session.experiment_id, trial=session.trial,
+            board=self._board_columns(session),
         )
+
+    def _board_state(self) -> Any:
+        """The Jetson's power mode, clocks and temperatures now (None off a Jetson)."""
+        read = getattr(self.source, "board_state", None)
+        try:
+            return read() if read is not None else None
+        except Exception:  # noqa: BLE001 - a board-state read must never end a session
+            log.warning("board state unavailable", exc_info=True)
+            return None
+
+    def _board_columns(self, session: _Session) -> dict[str, object]:
+        if session.board_start is None:
+            return {}
+        from carbontop.board_state import board_state_columns
+
+        end = session.board_end or self._board_state()
+        watch = getattr(self.source, "board_watch", None)
+        # Both edges are read while the workload runs, so their clocks compare (loaded=True).
+        return dict(board_state_columns(session.board_start, end, watch() if watch else None,
+                                        loaded=session.board_end is not None))
 
     def export(self) -> list[Path]:
         """Writes the three CSVs now: a running session as ``partial``, else the idle time."""
@@ -507,6 +530,7 @@ class Engine:
         leaving_window = session.phase is Phase.MEASURING and phase is not Phase.MEASURING
         if leaving_window and session.window is not None:
             session.window.close(now)
+            session.board_end = self._board_state()
         if phase in (Phase.LOADING, Phase.WARMUP) and session.window is not None:
             # A program went back to warm-up (progress protocol): the measured window is its
             # last measuring phase, so this one is discarded.
@@ -521,6 +545,10 @@ class Engine:
             session.window = window
             session.measuring_started_unix_s = now
             session.units = 0.0
+            session.board_start = self._board_state()
+            reset = getattr(self.source, "reset_board_watch", None)
+            if reset is not None:
+                reset()
         if phase is Phase.DONE:
             self._set_sim_phase(None)
         else:

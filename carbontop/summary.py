@@ -79,6 +79,7 @@ class SessionSummary:
     baseline: Baseline | None = None
     experiment_id: str | None = None  # shared by the trials of one --repeat
     trial: str | None = None  # "2/5"
+    board: dict[str, object] = field(default_factory=dict)  # board_state.BOARD_STATE_COLUMNS
 
     def co2_kg(self, kwh: float | None) -> float | None:
         return None if kwh is None else kwh * self.intensity.g_per_kwh / 1000.0
@@ -139,6 +140,7 @@ class SessionSummary:
             "gpu_rail": s.gpu_rail,
             "gpu_scope": s.gpu_scope.value if s.gpu_scope else None,
             "cpu_provenance": self.cpu_provenance,
+            **self.board,
             "failure_reason": self.failure_reason,
             "device": self.child_info.get("device"),
             "carbontop_version": __version__,

@@ -10,9 +10,13 @@ at fixed paths), so jtop reports none.
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +199,29 @@ def test_throttling_during_a_session_is_flagged(service_with_nvpmodel: StartServ
         assert columns["jetson_clocks"] is None
     finally:
         source.close()
+
+
+def test_carbontop_run_power_modes_compares_and_restores(
+    service_with_nvpmodel: StartService, tmp_path: Path
+) -> None:
+    """`carbontop run --power-modes` on the real service: each mode measured, then MAXN back."""
+    service = service_with_nvpmodel()
+    code = (
+        "import sys, jtop.service\n"
+        f"jtop.service.JTOP_PIPE = {service.pipe!r}\n"
+        "from carbontop.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "run", "idle", "--gpu-source", "jtop", "--interval", "0.25",
+         "--duration", "1", "--power-modes", "15W,30W", "--cooldown-max", "1", "--param",
+         "warmup_s=0", "--output-dir", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert [t["power_mode"] for t in result["trials"]] == ["15W", "30W"]
+    assert set(result["power_modes"]) == {"15W", "30W"}
+    assert result["best"]["least_energy_per_unit"] in ("15W", "30W")
+    assert service.nvpmodel_mode() == 0  # the original mode is back
+    calls = " ".join(service.nvpmodel_calls())
+    assert "-m 1" in calls and "-m 2" in calls and "-m 0" in calls
