@@ -59,6 +59,10 @@ def _none(settings: Settings) -> OpenedSource:
 
 OPENERS = {"jtop": _jtop, "nvml": _nvml, "sim": _sim, "none": _none}
 
+# A jtop that answers but is set up wrong (a Jetson whose user must fix something): `auto` says
+# so instead of quietly measuring no GPU.
+_JTOP_MISCONFIGURED = ("does not match", "no permission", "another python", "refused this client")
+
 
 def open_source(settings: Settings) -> OpenedSource:
     """Opens the source asked for; a source asked for by name and absent is bad input (exit 2)."""
@@ -72,6 +76,8 @@ def open_source(settings: Settings) -> OpenedSource:
         try:
             opened = OPENERS[name](settings)
         except SourceUnavailable as exc:
+            if name == "jtop" and any(m in str(exc).lower() for m in _JTOP_MISCONFIGURED):
+                raise BadInput(f"jtop: {exc}") from None
             tried.append(f"{name}: {exc}")
             log.info("auto: %s unavailable: %s", name, exc)
             continue

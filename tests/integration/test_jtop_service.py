@@ -257,3 +257,26 @@ def test_no_service_is_unavailable(tmp_path: Any) -> None:
     source = JtopSource(INTERVAL, client_factory=factory)
     with pytest.raises(SourceUnavailable, match="jtop service is not running"):
         source.open()
+
+
+@pytest.mark.parametrize("gpu_source", ["auto", "jtop"])
+def test_carbontop_refuses_a_mismatched_service_with_one_line(
+    jtop_service: StartService, gpu_source: str, tmp_path: Any
+) -> None:
+    import subprocess
+    import sys
+
+    service = jtop_service("orin-nx", service_version="4.3.2")
+    code = (
+        "import sys, jtop.service\n"
+        f"jtop.service.JTOP_PIPE = {service.pipe!r}\n"
+        "from carbontop.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "run", "idle", "--gpu-source", gpu_source,
+         "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not match the jtop service 4.3" in lines[0]
+    assert "jetson-stats==4.3.*" in lines[0]
