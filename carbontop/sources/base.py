@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from contextlib import AbstractContextManager
 from collections.abc import Callable
 from typing import Protocol, Union
 
@@ -9,6 +12,20 @@ from carbontop.model import PowerSample, SourceInfo, SourceStatus
 
 SourceEvent = Union[PowerSample, SourceStatus]
 SourceSink = Callable[[SourceEvent], None]
+
+
+def deliver(event: SourceEvent, sink: SourceSink | None, stop: threading.Event,
+            lock: AbstractContextManager[object]) -> bool:
+    """Hands one event to the sink unless the source is closing; a broken sink never kills
+    the source's thread. False once the source is closed."""
+    with lock:
+        if stop.is_set() or sink is None:
+            return False
+        try:
+            sink(event)
+        except Exception:  # noqa: BLE001
+            logging.getLogger(__name__).exception("power sink failed on %s", type(event).__name__)
+        return True
 
 
 class SourceUnavailable(Exception):

@@ -21,7 +21,7 @@ from typing import Any
 
 from carbontop.errors import BadInput
 from carbontop.model import PowerSample, Scope, SourceInfo, SourceStatus
-from carbontop.sources.base import SourceEvent, SourceSink, SourceUnavailable
+from carbontop.sources.base import SourceEvent, SourceSink, SourceUnavailable, deliver
 
 logger = logging.getLogger(__name__)
 
@@ -276,14 +276,7 @@ class NvmlSource:
         )
 
     def _emit(self, event: SourceEvent) -> bool:
-        with self._emit_lock:
-            if self._stop.is_set() or self._sink is None:
-                return False
-            try:
-                self._sink(event)
-            except Exception:  # a broken sink must not kill the source
-                logger.exception("power sink failed on %s", type(event).__name__)
-            return True
+        return deliver(event, self._sink, self._stop, self._emit_lock)
 
     def _run(self) -> None:
         connected = True

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from itertools import pairwise
 from typing import Any
@@ -13,8 +11,8 @@ import pytest
 
 from carbontop import boards
 from carbontop.errors import BadInput
-from carbontop.model import BoardBasis, Phase, PowerSample, Scope, SourceStatus
-from carbontop.sources.base import SourceEvent, SourceUnavailable
+from carbontop.model import BoardBasis, Phase, PowerSample, Scope
+from carbontop.sources.base import SourceUnavailable
 from carbontop.sources.jtop import JtopSource, explain_failure
 from carbontop.sources.sim import (
     SIM_BOARDS,
@@ -24,40 +22,9 @@ from carbontop.sources.sim import (
     make_sim_source,
     sim_service,
 )
+from tests.recorder import Recorder
 
 FAST = 100.0  # simulated seconds per real second: a 0.5 s interval lasts 5 ms
-
-
-class Recorder:
-    """A thread-safe sink."""
-
-    def __init__(self) -> None:
-        self.events: list[SourceEvent] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, event: SourceEvent) -> None:
-        with self._cond:
-            self.events.append(event)
-            self._cond.notify_all()
-
-    @property
-    def samples(self) -> list[PowerSample]:
-        with self._cond:
-            return [e for e in self.events if isinstance(e, PowerSample)]
-
-    @property
-    def statuses(self) -> list[SourceStatus]:
-        with self._cond:
-            return [e for e in self.events if isinstance(e, SourceStatus)]
-
-    def wait_for(self, predicate: Callable[[Recorder], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(self):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out; got {len(self.events)} events")
-                self._cond.wait(min(left, 0.05))
 
 
 def run_source(source: JtopSource, n_samples: int) -> Recorder:
