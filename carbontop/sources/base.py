@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import AbstractContextManager
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol, Union
 
 from carbontop.model import PowerSample, SourceInfo, SourceStatus
