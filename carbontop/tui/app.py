@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shlex
 import signal
 import threading
 import time
@@ -35,7 +36,15 @@ from carbontop.errors import CarbontopError
 from carbontop.model import FinalStatus
 from carbontop.registry import WorkloadEntry
 from carbontop.tui.messages import Message
-from carbontop.tui.screens import ConfirmQuit, HelpScreen, MessagesScreen
+from carbontop.tui.screens import (
+    BoardScreen,
+    ConfirmQuit,
+    HelpScreen,
+    HistoryScreen,
+    MessagesScreen,
+    RunCommandScreen,
+)
+from carbontop.tui.screens.board import board_line, board_state_of
 from carbontop.tui.widgets import (
     EnergyPanel,
     MessagesPanel,
@@ -108,6 +117,13 @@ class CarbontopApp(App[int]):
         Binding("e", "export", "Export", id="export", tooltip="Write the three CSVs now"),
         Binding("m", "messages", "Messages", id="messages",
                 tooltip="Source lost/regained, CodeCarbon problems, files written"),
+        # Not shown in the footer (it is full at 80 columns): in the help and the palette.
+        Binding("h", "history", "History", show=False, id="history",
+                tooltip="Past sessions of the results directory"),
+        Binding("r", "run_command", "Run command", show=False, id="run_command",
+                tooltip="Measure any program as a workload session"),
+        Binding("b", "board", "Board", show=False, id="board",
+                tooltip="Power mode, clocks, temperature; switch the power mode"),
         Binding("question_mark", "help", "Help", key_display="?", id="help",
                 tooltip="Every key"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks first if a session runs)"),
@@ -261,7 +277,8 @@ class CarbontopApp(App[int]):
     def _show(self, snap: Any) -> None:
         menu = self.query_one(WorkloadMenu)
         selected = menu.selected
-        self.query_one(StatusBar).show(snap, self.opened or self._quitting, self._state_note())
+        self.query_one(StatusBar).show(snap, self.opened or self._quitting, self._state_note(),
+                                       self._board_text())
         self.query_one(PowerPanel).show(snap)
         self.query_one(EnergyPanel).show(snap)
         self.query_one(WorkloadPanel).show(snap, selected.name if selected else None)
@@ -280,6 +297,13 @@ class CarbontopApp(App[int]):
             if chart.display and chart.size.height > 0:
                 chart.draw(history, snap.t_unix_s, snap.source)
             self._last_chart = now
+
+    def _board_text(self) -> str:
+        """``MAXN · 44 °C``, fixed width, where the source reports a board state; else ``""``."""
+        source = getattr(self.engine, "source", None)
+        if source is None or not hasattr(source, "board_state"):
+            return ""
+        return board_line(board_state_of(source), fixed=True)
 
     def _first_refresh(self) -> None:
         """Once the layout has sizes: the chart can be drawn at once rather than in a second."""
@@ -377,6 +401,70 @@ class CarbontopApp(App[int]):
         if not isinstance(self.screen, MessagesScreen):
             self.push_screen(MessagesScreen(self.messages))
 
+    def action_history(self) -> None:
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen(self.settings.output_dir))
+
+    def action_board(self) -> None:
+        if not isinstance(self.screen, BoardScreen):
+            self.push_screen(BoardScreen(getattr(self.engine, "source", None)))
+
+    def action_run_command(self) -> None:
+        if isinstance(self.screen, RunCommandScreen):
+            return
+
+        def answered(text: str | None) -> None:
+            if text is not None:
+                self.run_command(text)
+
+        self.push_screen(RunCommandScreen(), answered)
+
+    def run_command(self, text: str) -> None:
+        """Starts ``text`` (split with shlex, no shell) as the workload child of a session."""
+        try:
+            argv = shlex.split(text)
+        except ValueError as exc:
+            self._refuse(f"cannot run that command: {exc}")
+            return
+        if not argv:
+            self._refuse("no command given")
+            return
+        if self._quitting:
+            return
+        if not self.opened:
+            self._refuse(self.open_error and f"measuring could not start: {self.open_error}"
+                         or "still starting the meters: try again in a second")
+            return
+        if self._starting or self.engine.session_running:
+            self._refuse("a session is already running: stop it first (x)")
+            return
+        self._starting = True
+        self.run_worker(partial(self._start_command_blocking, text.strip(), argv), thread=True,
+                        group="session", exit_on_error=False)
+
+    def _start_command_blocking(self, text: str, argv: list[str]) -> None:
+        name = "command: " + text[:60]
+        try:
+            run_id = self.engine.start_session(name, {}, self.settings.duration_s, None,
+                                               command=argv)
+        except CarbontopError as exc:
+            self._post(EngineSays("error", f"{name} did not start: {exc}"))
+            return
+        except Exception as exc:  # noqa: BLE001
+            log.exception("start_session failed")
+            self._post(EngineSays("error", f"{name} did not start: {exc}"))
+            return
+        finally:
+            self._starting = False
+        store = getattr(self.engine, "store", None)
+        if store is not None and hasattr(store, "workload_log_path"):
+            try:
+                where = store.workload_log_path(run_id)
+            except OSError as exc:
+                self._post(EngineSays("warning", f"no workload log: {exc}"))
+            else:
+                self._post(EngineSays("info", f"the command's output goes to {where}"))
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -420,6 +508,12 @@ class CarbontopApp(App[int]):
                             self.action_stop)
         yield SystemCommand("Messages", "Source lost/regained, CodeCarbon problems, files",
                             self.action_messages)
+        yield SystemCommand("History", "Past sessions: compare them, replay their power",
+                            self.action_history)
+        yield SystemCommand("Run command...", "Measure any program as a workload session",
+                            self.action_run_command)
+        yield SystemCommand("Board", "Power mode, clocks, temperature; switch the power mode",
+                            self.action_board)
         yield SystemCommand("Help", "Every key carbontop knows", self.action_help)
 
     # -- signals: a dropped SSH session (SIGHUP) or a kill (SIGTERM) ------------------------

@@ -22,8 +22,12 @@ class StatusBar(Vertical):
         yield Line(id="status-source")
         yield Line(id="status-state")
 
-    def show(self, snap: Snapshot, opened: bool, note: str | None = None) -> None:
+    def show(self, snap: Snapshot, opened: bool, note: str | None = None,
+             board: str = "") -> None:
+        """``board``: the power mode and hottest sensor (``MAXN · 44 °C``), where reported."""
         source = fmt.source_line(snap.source)
+        if board:
+            source = f"[b]{escape(board)}[/] · {source}"
         if not snap.source_connected:
             source += " · [b $error]GPU SOURCE LOST[/]"
         self.query_one("#status-source", Line).show(source)
