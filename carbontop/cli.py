@@ -303,7 +303,7 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
         exporter = start_metrics(engine, settings)
         if exporter is not None:
             print(f"Prometheus metrics on {exporter.url}", file=sys.stderr)
-        idle_w = _idle_power(engine.snapshot())
+        idle_w = _wait_idle_power(engine)
         with _restoring_mode(engine.source, bool(modes)):
             for mode in plan:
                 if received or (summaries and summaries[-1].status.value == "failed"):
@@ -323,13 +323,11 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
                                          settings.workload_file, command=command,
                                          baseline_s=settings.baseline_s,
                                          experiment_id=experiment_id, trial=label)
-                    summary = _follow(engine, out)
+                    summary = _follow(engine, out, received)
                     if summary is None:
                         raise CarbontopError("the session ended without a summary (see the log)")
                     summaries.append(summary)
                     by_mode.setdefault(mode or "", []).append(summary)
-                    if summary.baseline is not None and len(summaries) == 1:
-                        idle_w = summary.baseline.idle_w
                     if not args.json:
                         print(format_summary(summary, engine.store.paths()), file=out)
                     if summary.status.value == "failed":
@@ -423,6 +421,17 @@ def start_metrics(engine: Any, settings: Any) -> Any:
     return start_exporter(engine, settings.prometheus_host, settings.prometheus_port)
 
 
+def _wait_idle_power(engine: Any, timeout_s: float = 5.0) -> float | None:
+    """The idle figure a cool-down returns to, once the first reading has arrived."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = _idle_power(engine.snapshot())
+        if value is not None:
+            return value
+        time.sleep(0.1)
+    return None
+
+
 def _idle_power(snap: Any) -> float | None:
     """The power figure a cool-down waits on: board, else GPU, else CodeCarbon's CPU."""
     live = snap.live
@@ -487,11 +496,17 @@ def _interrupted() -> Any:
     return FinalStatus.INTERRUPTED
 
 
-def _follow(engine: Any, out: Any) -> Any:
+def _follow(engine: Any, out: Any, received: list[int] | None = None) -> Any:
     """A live status line on a terminal; plain periodic lines otherwise."""
     tty = out.isatty()
     last_plain = 0.0
+    signalled_at: float | None = None
     while True:
+        if received and signalled_at is None:
+            signalled_at = time.monotonic()
+        if signalled_at is not None and time.monotonic() - signalled_at > 60:
+            raise CarbontopError("the session did not end within 60 s of the signal "
+                                 "(see the log file)")
         summary = engine.wait_session(timeout=0.5 if tty else 1.0)
         if summary is not None:
             if tty:

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 HISTORY_S = 600.0  # the live chart's memory: bounded, whatever the session length
 DEADLINE_GRACE_S = 10.0  # how long past its measured duration a child may take to finish
+CPU_RAM_START_TIMEOUT_S = 15.0
+LAST_READING_WAIT_S = 1.5  # CodeCarbon measures every second: its reading spanning an end edge
 
 
 class SessionBusy(CarbontopError):
@@ -171,6 +173,7 @@ class Engine:
         self._session: _Session | None = None
         self._last_summary: SessionSummary | None = None
         self._idle = self._new_idle_meter()
+        self._closing: list[WindowMeter] = []  # closed windows awaiting CodeCarbon's last reading
         self._closed = threading.Event()
         self._ticker: threading.Thread | None = None
         self.store = ResultStore(settings.output_dir, notify=self._notify, clock=clock)
@@ -185,6 +188,12 @@ class Engine:
         self.source.start(self._on_source_event)
         if self.cpu_ram is not None:
             self.cpu_ram.start(self._on_cpu_ram, self._on_cpu_ram_status)
+            # CodeCarbon takes a few seconds to start; a session begun before it runs would
+            # have no CPU/RAM figures for its first seconds.
+            deadline = time.monotonic() + CPU_RAM_START_TIMEOUT_S
+            while (not getattr(self.cpu_ram, "running", True) and self.cpu_ram.error is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
         self._ticker = threading.Thread(target=self._tick_loop, name="carbontop-tick", daemon=True)
         self._ticker.start()
 
@@ -302,8 +311,12 @@ class Engine:
         with self._lock:
             meter = session.baseline_meter
             assert meter is not None
-            meter.close(self.clock())
-            totals = meter.totals(self.clock())
+            end = self.clock()
+            meter.close(end)
+            self._closing.append(meter)
+        self._wait_last_cpu_ram(end)
+        with self._lock:
+            totals = meter.totals(end)
             if totals.total_kwh is not None and totals.duration_s > 0:
                 session.baseline = Baseline(totals.duration_s,
                                             totals.total_kwh * 3.6e6 / totals.duration_s,
@@ -370,7 +383,10 @@ class Engine:
                 self.clock() - started > session.duration_s + DEADLINE_GRACE_S)
             if overran:
                 log.warning("workload overran its duration: stopping it")
-                session.stop_status = session.stop_status or FinalStatus.FINISHED
+                session.stop_status = session.stop_status or FinalStatus.STOPPED
+                session.failure_reason = session.failure_reason or (
+                    f"stopped by carbontop: still running {DEADLINE_GRACE_S:.0f} s after its "
+                    f"measured duration")
                 runner.stop()
         if session.stop_status is not None:
             status = session.stop_status
@@ -383,20 +399,25 @@ class Engine:
         self._finish(session, status)
 
     def _finish(self, session: _Session, status: FinalStatus) -> None:
-        with self._lock:
-            now = self.clock()
-            session.whole.close(now)
-            if session.window is not None:
-                session.window.close(now)
-            session.phase = Phase.DONE
-            summary = self._summary(session, status, now)
-            session.summary = summary
-            self._last_summary = summary
-            self._idle = self._new_idle_meter()
-            self._set_sim_phase(None)
-        self.store.write_summary(summary, final=True)
-        self._board_lock.release()
-        session.done.set()
+        try:
+            with self._lock:
+                now = self.clock()
+                for meter in (session.whole, session.window):
+                    if meter is not None and meter.is_open:
+                        meter.close(now)
+                        self._closing.append(meter)
+                session.phase = Phase.DONE
+                self._idle = self._new_idle_meter()
+                self._set_sim_phase(None)
+            self._wait_last_cpu_ram(now)
+            with self._lock:
+                summary = self._summary(session, status, now)
+                session.summary = summary
+                self._last_summary = summary
+            self.store.write_summary(summary, final=True)
+        finally:
+            self._board_lock.release()
+            session.done.set()
         verb = {FinalStatus.FAILED: "failed"}.get(status, status.value)
         reason = f": {summary.failure_reason}" if summary.failure_reason else ""
         self._notify(f"{session.workload} {verb}{reason}; results in {self.store.describe()}",
@@ -489,11 +510,27 @@ class Engine:
                 self.store.add_idle_sample(event, self.info, gpu_kwh,
                                            co2_kg(gpu_kwh, self.intensity))
 
+    def _wait_last_cpu_ram(self, end_unix_s: float) -> None:
+        """Waits (briefly) for CodeCarbon's reading that spans a window's end edge."""
+        if self.cpu_ram is None or not self._cpu_ram_ok():
+            return
+        deadline = time.monotonic() + LAST_READING_WAIT_S
+        while time.monotonic() < deadline:
+            last = self._last_cpu_ram
+            if last is not None and last.t_unix_s >= end_unix_s:
+                return
+            time.sleep(0.05)
+
     def _on_cpu_ram(self, reading: CpuRamReading) -> None:
         with self._lock:
             self._last_cpu_ram = reading
             for meter in self._meters():
                 meter.add_cpu_ram(reading)
+            # Closed windows take the part of this reading up to their end edge.
+            for meter in list(self._closing):
+                meter.add_cpu_ram(reading)
+                if meter.end_unix_s is None or reading.t_unix_s >= meter.end_unix_s:
+                    self._closing.remove(meter)
             if not self.info.measures_gpu and self.info.board_basis is None:
                 # No power samples arrive without a GPU: the chart follows CodeCarbon instead.
                 self._history.append(HistoryPoint(reading.t_unix_s, None, None, None,
@@ -528,8 +565,9 @@ class Engine:
     def _enter_phase(self, session: _Session, phase: Phase, t_unix_s: float) -> None:
         now = min(self.clock(), t_unix_s) if t_unix_s else self.clock()
         leaving_window = session.phase is Phase.MEASURING and phase is not Phase.MEASURING
-        if leaving_window and session.window is not None:
+        if leaving_window and session.window is not None and session.window.is_open:
             session.window.close(now)
+            self._closing.append(session.window)
             session.board_end = self._board_state()
         if phase in (Phase.LOADING, Phase.WARMUP) and session.window is not None:
             # A program went back to warm-up (progress protocol): the measured window is its

@@ -46,12 +46,20 @@ class WindowTotals:
 
 
 def total_and_basis(info: SourceInfo, gpu_kwh: float | None, board_kwh: float | None,
-                    cpu_kwh: float | None, ram_kwh: float | None) -> tuple[float | None, str]:
+                    cpu_kwh: float | None, ram_kwh: float | None,
+                    cpu_rail_kwh: float | None = None) -> tuple[float | None, str]:
     """The session total and what it is. Never adds a figure that another already contains."""
     if board_kwh is not None and info.board_basis is BoardBasis.INPUT_RAIL:
         return board_kwh, f"board input rail {info.board_rail} (measured)"
     if board_kwh is not None and info.board_basis is BoardBasis.SUM_OF_RAILS:
         return board_kwh, "sum of all board rails (measured)"
+    if gpu_kwh is not None and info.gpu_scope is Scope.GPU_SOC_SHARED:
+        # AGX Orin's GPU+SOC rail holds no CPU: add the CPU (its rail where measured) and RAM.
+        cpu = cpu_rail_kwh if cpu_rail_kwh is not None else cpu_kwh
+        if cpu is None or ram_kwh is None:
+            return gpu_kwh, "GPU+SOC rail (measured); CPU or RAM unavailable"
+        source = "CPU rail (measured)" if cpu_rail_kwh is not None else "CPU (CodeCarbon)"
+        return gpu_kwh + cpu + ram_kwh, f"GPU+SOC rail (measured) + {source} + RAM (CodeCarbon)"
     if gpu_kwh is not None and info.gpu_scope is not None and info.gpu_scope.is_shared:
         # A shared GPU rail already contains the CPU: add only RAM.
         if ram_kwh is None:
@@ -86,15 +94,21 @@ class WindowMeter:
         self._readings = 0
         self.cpu_ram_available = cpu_ram_available
         self.last_sample: PowerSample | None = None
+        self._before_edge: PowerSample | None = None
 
     @property
     def is_open(self) -> bool:
         return self.end_unix_s is None
 
     def add_sample(self, s: PowerSample, counted: bool = True) -> None:
-        """Adds a sensor sample (``counted=False``: a reading held to a window edge)."""
+        """Adds a sensor sample (``counted=False``: a point held or interpolated at an edge)."""
         if not self.is_open:
             return
+        before, self._before_edge = self._before_edge, None
+        if before is not None and counted:
+            edge = _interpolated_at(before, s, self.start_unix_s)
+            if edge is not None:
+                self.add_sample(edge, counted=False)
         if self.info.has_energy_counter:
             self._gpu.add(s.t_sensor_s, s.gpu_counter_j, counted)
         else:
@@ -109,14 +123,9 @@ class WindowMeter:
         self.last_sample = s
 
     def start_from(self, previous: PowerSample | None) -> None:
-        """Seeds the window with the sample just before its edge (sample-and-hold at the edge)."""
-        if previous is None:
-            return
-        # Held at most half an interval forward: the next real sample's sensor time must stay
-        # later than this point, or the integrator would drop it as a repeat.
-        edge = min(self.start_unix_s, previous.t_unix_s + 0.5 * self.info.interval_s)
-        held = _held_at(previous, edge)
-        self.add_sample(held if held is not None else previous, counted=False)
+        """Remembers the sample just before the window's edge: when the first sample inside
+        arrives, a point interpolated at the edge itself starts the integration."""
+        self._before_edge = previous
 
     def mark_gap(self) -> None:
         for integ in (self._gpu, self._board, self._cpu_rail):
@@ -155,7 +164,7 @@ class WindowMeter:
         cc_ok = self.cpu_ram_available or self._readings > 0
         cpu = self._cpu_kwh if cc_ok else None
         ram = self._ram_kwh if cc_ok else None
-        total, basis = total_and_basis(self.info, gpu, board, cpu, ram)
+        total, basis = total_and_basis(self.info, gpu, board, cpu, ram, cpu_rail)
         original = None
         if cpu is not None and ram is not None:
             original = (gpu or 0.0) + cpu + ram
@@ -177,13 +186,40 @@ class WindowMeter:
 
 
 def _held_at(s: PowerSample, t_unix_s: float) -> PowerSample | None:
+    """The last reading held to a window's end edge (a counter advances at the last power)."""
     dt = t_unix_s - s.t_unix_s
     if dt <= 0:
         return None
+    counter = None
+    if s.gpu_counter_j is not None:
+        counter = s.gpu_counter_j + max(0.0, s.gpu_w or 0.0) * dt
     return PowerSample(
         t_sensor_s=s.t_sensor_s + dt, t_unix_s=t_unix_s, gpu_w=s.gpu_w, board_w=s.board_w,
         board_basis=s.board_basis, board_rail=s.board_rail, cpu_rail_w=s.cpu_rail_w,
-        gpu_load_pct=s.gpu_load_pct, gpu_counter_j=None, rails_w=s.rails_w,
+        gpu_load_pct=s.gpu_load_pct, gpu_counter_j=counter, rails_w=s.rails_w,
+    )
+
+
+def _lerp(a: float | None, b: float | None, f: float) -> float | None:
+    return None if a is None or b is None else a + (b - a) * f
+
+
+def _interpolated_at(a: PowerSample, b: PowerSample, t_unix_s: float) -> PowerSample | None:
+    """A point at a window's start edge, linear between the samples either side of it."""
+    span = b.t_unix_s - a.t_unix_s
+    if span <= 0 or not a.t_unix_s < t_unix_s < b.t_unix_s:
+        return None
+    f = (t_unix_s - a.t_unix_s) / span
+    t_sensor = a.t_sensor_s + f * (b.t_sensor_s - a.t_sensor_s)
+    if not a.t_sensor_s < t_sensor < b.t_sensor_s:
+        return None
+    same_basis = a.board_basis is b.board_basis
+    return PowerSample(
+        t_sensor_s=t_sensor, t_unix_s=t_unix_s, gpu_w=_lerp(a.gpu_w, b.gpu_w, f),
+        board_w=_lerp(a.board_w, b.board_w, f) if same_basis else None,
+        board_basis=b.board_basis, board_rail=b.board_rail,
+        cpu_rail_w=_lerp(a.cpu_rail_w, b.cpu_rail_w, f), gpu_load_pct=b.gpu_load_pct,
+        gpu_counter_j=_lerp(a.gpu_counter_j, b.gpu_counter_j, f), rails_w=b.rails_w,
     )
 
 

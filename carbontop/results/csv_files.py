@@ -17,6 +17,7 @@ import io
 import logging
 import os
 import stat
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -58,7 +59,8 @@ def encode_rows(columns: Sequence[str], rows: Sequence[Row], header: bool = Fals
         writer.writerow(columns)
     for row in rows:
         writer.writerow([neutralise(row.get(c)) for c in columns])
-    return buffer.getvalue().encode("utf-8")
+    # A program's name or argument that is not valid UTF-8 must never block the writing.
+    return buffer.getvalue().encode("utf-8", errors="backslashreplace")
 
 
 def read_header(path: Path) -> list[str] | None:
@@ -83,6 +85,7 @@ class CsvAppender:
         self.durable = durable  # fsync every flush (summary rows)
         self._notify = notify or (lambda message: log.warning(message))
         self._fallback_dir = fallback_dir or default_fallback_dir()
+        self._lock = threading.RLock()  # the ticker, a session's end and an export all write
         self._path: Path | None = None
         self._inode: tuple[int, int] | None = None
         self._pending: list[Row] = []
@@ -124,10 +127,15 @@ class CsvAppender:
 
     def append(self, rows: Sequence[Row]) -> bool:
         """Queues rows and tries to write everything queued. True when nothing is left pending."""
-        self._pending.extend(rows)
-        return self.flush()
+        with self._lock:
+            self._pending.extend(rows)
+            return self._flush()
 
     def flush(self) -> bool:
+        with self._lock:
+            return self._flush()
+
+    def _flush(self) -> bool:
         if not self._pending:
             return True
         self._check_replaced()
@@ -161,7 +169,11 @@ class CsvAppender:
 
     def flush_or_fallback(self) -> Path | None:
         """Final flush: if the directory stays unusable, writes to the fallback directory."""
-        if self.flush():
+        with self._lock:
+            return self._flush_or_fallback()
+
+    def _flush_or_fallback(self) -> Path | None:
+        if self._flush():
             return self.path
         try:
             self._fallback_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,12 @@ def find_orphan(journal_path: Path) -> dict[str, Any] | None:
         log.warning("unreadable journal %s", journal_path, exc_info=True)
         return None
     pid = journal.get("pid")
-    if isinstance(pid, int) and psutil.pid_exists(pid):
+    if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid):
         try:
-            if "carbontop" in " ".join(psutil.Process(pid).cmdline()):
+            process = psutil.Process(pid)
+            started = journal.get("pid_started")
+            same_process = started is None or abs(process.create_time() - float(started)) < 1.0
+            if same_process and "carbontop" in " ".join(process.cmdline()):
                 return None  # still running
         except psutil.Error:
             pass

@@ -51,7 +51,7 @@ EMISSIONS_COLUMNS: tuple[Column, ...] = (
     Column("status", "", "finished, stopped, interrupted, failed, partial, idle, recovered"),
     Column("start_time", "ISO 8601 UTC", "session start"),
     Column("end_time", "ISO 8601 UTC", "session end (or time of a partial export)"),
-    Column("duration_s", "s", "whole session: loading + warm-up + measured window"),
+    Column("duration_s", "s", "whole session: [idle baseline +] loading + warm-up + window"),
     Column("workload", "", "workload name"),
     Column("params", "JSON", "workload parameters as resolved by the workload"),
     Column("cpu_energy_kwh", "kWh", "CodeCarbon CPU energy (see cpu_provenance)"),

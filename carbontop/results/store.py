@@ -46,6 +46,15 @@ def check_output_dir(path: Path) -> None:
                        f"choose another --output-dir") from None
 
 
+def _process_start_time() -> float | None:
+    try:
+        import psutil
+
+        return float(psutil.Process().create_time())
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def gpu_log_row(s: PowerSample, info: SourceInfo, run_id: str, workload: str, phase: str,
                 gpu_kwh: float | None, gpu_co2: float | None) -> dict[str, object]:
     return {
@@ -144,14 +153,19 @@ class ResultStore:
         self.total_summary.append([summary.total_summary_row()])
         if final:
             self.flush_all(final=True)
-            self.end_session(summary.run_id)
+            if any(a.pending_rows for a in (self.gpu_log, self.emissions, self.total_summary)):
+                self._notify(f"the journal {self.journal_path(summary.run_id)} is kept: some "
+                             f"rows could not be written anywhere")
+            else:
+                self.end_session(summary.run_id)
         return self.paths()
 
     # -- the journal (kept beside the CSVs while a session runs) -------------------------------
 
     def begin_session(self, run_id: str, workload: str, meta: dict[str, Any]) -> None:
         with self._journal_lock:
-            self._journal = {"run_id": run_id, "pid": os.getpid(), **meta}
+            self._journal = {"run_id": run_id, "pid": os.getpid(),
+                             "pid_started": _process_start_time(), **meta}
             self._write_journal()
 
     def update_journal(self, run_id: str, progress: dict[str, Any]) -> None:

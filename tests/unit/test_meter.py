@@ -85,3 +85,32 @@ def test_window_holds_last_sample_to_its_edges() -> None:
     m.add_sample(PowerSample(t_sensor_s=1.0, t_unix_s=1001.0, gpu_w=10.0))
     m.close(1001.5)
     assert m.totals(1001.5).gpu_kwh == pytest.approx(10.0 / 3.6e6)  # 1 s at 10 W
+
+
+@pytest.mark.parametrize("counter", [False, True])
+def test_window_edges_between_samples_give_exactly_the_window(counter: bool) -> None:
+    info = DESKTOP if not counter else SourceInfo(
+        kind="nvml", device_name="H200", gpu_count=1, gpu_rail="NVML energy counter",
+        gpu_scope=Scope.GPU_ONLY, interval_s=1.0, has_energy_counter=True)
+
+    def at(t: float) -> PowerSample:
+        return PowerSample(t_sensor_s=t, t_unix_s=1000.0 + t, gpu_w=10.0,
+                           gpu_counter_j=10.0 * t if counter else None)
+
+    m = WindowMeter(info, start_unix_s=1000.9)
+    m.start_from(at(0.0))
+    for t in (1.0, 2.0, 3.0):
+        m.add_sample(at(t))
+    m.close(1003.9)
+    totals = m.totals(1003.9)
+    assert totals.gpu_kwh * 3.6e6 == pytest.approx(30.0)  # 3.0 s at 10 W, nothing from outside
+    assert totals.gpu_samples == 3
+
+
+def test_agx_orin_without_a_board_figure_adds_the_cpu_rail() -> None:
+    total, basis = total_and_basis(
+        SourceInfo(kind="jtop", device_name="AGX Orin", gpu_rail="VDD_GPU_SOC",
+                   gpu_scope=Scope.GPU_SOC_SHARED, cpu_rail="VDD_CPU_CV", interval_s=1.0),
+        gpu_kwh=1.0, board_kwh=None, cpu_kwh=0.5, ram_kwh=0.2, cpu_rail_kwh=0.3)
+    assert total == pytest.approx(1.5)
+    assert "CPU rail" in basis
