@@ -1,0 +1,239 @@
+"""Perturbation: workload throughput bare vs under carbontop, in interleaved A/B pairs.
+
+Bare: the very child carbontop would start (``python -m workloads.child``), with our own pipe for
+its events and nothing else running; throughput = units over the measuring window, from the
+child's own event timestamps (the phase event that opens it, the ``done`` event that closes it),
+as the engine computes it. Under carbontop: ``carbontop run WORKLOAD --demo --json``,
+``throughput_per_s`` from the JSON. The pairs alternate order (AB, BA, AB, ...) so that neither
+side always runs second. Ratio = under carbontop / bare, per pair; the median and its spread are
+reported. The machine is shared: a sampler records how much CPU *other* programs used during each
+measured window (machine busy time minus the run's own process tree and this driver); a pair is
+"quiet" when that stayed under 0.15 cores on both sides, and quiet pairs get their own median.
+Run: ``python -m benchmarks.perturbation [--quick] [--pairs N] [--duration S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import (
+    RESULTS_DIR,
+    CpuSampler,
+    Sandbox,
+    carbontop_exe,
+    machine_info,
+    markdown_table,
+    save_csv,
+    save_json,
+    stack_dump,
+    stats,
+)
+
+TARGET_RATIO = 0.98
+QUIET_CORES = 0.15  # a pair is quiet when other programs used less than this during both windows
+HANG_S = 90.0  # a run this much longer than its warm-up and duration is hung
+
+
+def save_hang_report(what: str, pid: int, sandbox: Sandbox) -> Path:
+    """The stacks of a hung carbontop and its child, and its log's tail, under results/."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"hang-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    path.write_text(f"{what} (pid {pid}) hung\n\n{stack_dump(pid)}\n\n-- log tail --\n"
+                    f"{sandbox.log_tail()}\n")
+    return path
+WORKLOADS = ("matmul", "cnn-inference")
+
+
+def run_bare(workload: str, duration_s: float, warmup_s: float, sandbox: Sandbox,
+             params: dict[str, str] | None = None) -> dict[str, Any]:
+    """The child alone; reads its event lines from a pipe like carbontop's runner does."""
+    read_fd, write_fd = os.pipe()
+    argv = [sys.executable, "-m", "workloads.child", "--events-fd", str(write_fd),
+            "--workload", workload,
+            "--params", json.dumps({**(params or {}), "warmup_s": f"{warmup_s:g}"}),
+            "--duration", repr(float(duration_s))]
+    env = sandbox.env({"PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, pass_fds=(write_fd,), env=env,
+                            cwd=sandbox.tree)
+    sampler = CpuSampler(proc.pid)
+    os.close(write_fd)
+    data = b""
+    try:
+        with os.fdopen(read_fd, "rb") as pipe:
+            for chunk in iter(lambda: pipe.read(65536), b""):
+                data += chunk
+        code = proc.wait()
+    finally:
+        sampler.stop()
+    wall = time.monotonic() - t0
+    events = [json.loads(line) for line in data.splitlines() if line.strip()]
+    errors = [e.get("message") for e in events if e["kind"] == "error"]
+    if code != 0 or errors:
+        raise RuntimeError(f"{workload} alone failed ({code}): {errors}")
+    start = next(e for e in events if e["kind"] == "phase" and e.get("phase") == "measuring")
+    done = next(e for e in events if e["kind"] == "done")
+    window_s = float(done["t_unix_s"]) - float(start["t_unix_s"])
+    units = float(done["units"])
+    foreign, own = sampler.cores(float(start["t_unix_s"]), float(done["t_unix_s"]))
+    return {"side": "bare", "exit": code, "units": units, "window_s": window_s,
+            "foreign_cores": foreign, "own_cores": own,
+            "throughput_per_s": units / window_s,
+            "child_measured_s": float(done["info"]["measured_s"]), "wall_s": wall,
+            "t_window_unix_s": (float(start["t_unix_s"]), float(done["t_unix_s"]))}
+
+
+def run_carbontop(workload: str, duration_s: float, warmup_s: float, sandbox: Sandbox,
+                  params: dict[str, str] | None = None, source: tuple[str, ...] = ("--demo",)
+                  ) -> dict[str, Any]:
+    """``carbontop run WORKLOAD ... --json``; the summary's figures."""
+    argv = [carbontop_exe(), "run", workload, *source, "--duration", f"{duration_s:g}",
+            "--param", f"warmup_s={warmup_s:g}", "--output-dir", str(sandbox.output_dir),
+            "--json"]
+    for key, value in (params or {}).items():
+        argv += ["--param", f"{key}={value}"]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=sandbox.env(), cwd=sandbox.tree)
+    sampler = CpuSampler(proc.pid)
+    try:
+        out, err = proc.communicate(timeout=duration_s + warmup_s + HANG_S)
+    except subprocess.TimeoutExpired:
+        report = save_hang_report(f"carbontop run {workload}", proc.pid, sandbox)
+        proc.kill()
+        proc.communicate()
+        raise RuntimeError(f"carbontop run {workload} hung: stacks in {report}") from None
+    finally:
+        sampler.stop()
+    wall = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"carbontop run {workload} failed ({proc.returncode}): "
+                           f"{err.decode(errors='replace')[-500:]}")
+    summary = json.loads(out)
+    window = summary.get("window") or {}
+    foreign, own = (sampler.cores(window["start_unix_s"], window["end_unix_s"])
+                    if window else (None, None))
+    return {"side": "carbontop", "exit": proc.returncode, "units": summary["units"],
+            "foreign_cores": foreign, "own_cores": own,
+            "window_s": summary["window_duration_s"],
+            "throughput_per_s": summary["throughput_per_s"], "wall_s": wall,
+            "summary": summary}
+
+
+def run(quick: bool = False, pairs: int | None = None, duration_s: float | None = None,
+        warmup_s: float | None = None, workloads: tuple[str, ...] = WORKLOADS
+        ) -> dict[str, Any]:
+    pairs = pairs or (2 if quick else 10)
+    duration_s = duration_s or (2.0 if quick else 5.0)
+    warmup_s = warmup_s if warmup_s is not None else (1.0 if quick else 2.0)
+    sandbox = Sandbox()
+    raw: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    try:
+        for i in range(pairs):
+            for workload in workloads:
+                order = ("bare", "carbontop") if i % 2 == 0 else ("carbontop", "bare")
+                pair: dict[str, dict[str, Any]] = {}
+                for side in order:
+                    load = os.getloadavg()[0]
+                    try:
+                        if side == "bare":
+                            got = run_bare(workload, duration_s, warmup_s, sandbox)
+                        else:
+                            got = run_carbontop(workload, duration_s, warmup_s, sandbox)
+                    except RuntimeError as exc:  # recorded; the pair does not count
+                        print(f"  pair {i} {workload}: {exc}", file=sys.stderr, flush=True)
+                        failures.append({"pair": i, "workload": workload, "side": side,
+                                         "error": str(exc)})
+                        break
+                    got.pop("summary", None)
+                    got.pop("t_window_unix_s", None)
+                    pair[side] = {**got, "loadavg_1min": load}
+                if len(pair) < 2:
+                    continue
+                ratio = pair["carbontop"]["throughput_per_s"] / pair["bare"]["throughput_per_s"]
+                foreign = [pair[side]["foreign_cores"] for side in order]
+                worst = max(f if f is not None else float("inf") for f in foreign)
+                for side in order:
+                    raw.append({"pair": i, "workload": workload, "order": "/".join(order),
+                                **pair[side], "pair_ratio": ratio,
+                                "pair_foreign_cores_max": worst,
+                                "pair_quiet": worst < QUIET_CORES})
+                print(f"  pair {i} {workload:14} bare {pair['bare']['throughput_per_s']:.2f}"
+                      f"  carbontop {pair['carbontop']['throughput_per_s']:.2f}"
+                      f"  ratio {ratio:.3f}  others used {worst:.2f} cores",
+                      file=sys.stderr, flush=True)
+    finally:
+        sandbox.cleanup()
+    summary = []
+    for workload in workloads:
+        mine = [r for r in raw if r["workload"] == workload]
+        bare = [r["throughput_per_s"] for r in mine if r["side"] == "bare"]
+        under = [r["throughput_per_s"] for r in mine if r["side"] == "carbontop"]
+        ratios = [r["pair_ratio"] for r in mine if r["side"] == "bare"]
+        quiet = [r["pair_ratio"] for r in mine if r["side"] == "bare" and r["pair_quiet"]]
+        if not ratios:
+            continue
+        summary.append({"workload": workload, "unit_per_s": "GFLOP/s" if workload == "matmul"
+                        else "images/s", "bare": stats(bare), "carbontop": stats(under),
+                        "ratio": stats(ratios), "ratio_quiet": stats(quiet) if quiet else None})
+    return {"benchmark": "perturbation", "machine": machine_info(),
+            "command": "python -m benchmarks.perturbation" + (" --quick" if quick else ""),
+            "settings": {"pairs": pairs, "duration_s": duration_s, "warmup_s": warmup_s,
+                         "carbontop_interval_s": 0.5, "source": "sim (--demo)",
+                         "quiet_below_foreign_cores": QUIET_CORES},
+            "summary": summary, "failures": failures, "raw": raw}
+
+
+def table(result: dict[str, Any]) -> str:
+    rows = []
+    for s in result["summary"]:
+        r, q = s["ratio"], s.get("ratio_quiet")
+        rows.append([s["workload"], f"{s['bare']['median']:.2f} {s['unit_per_s']}",
+                     f"{s['carbontop']['median']:.2f} {s['unit_per_s']}", r["n"],
+                     f"**{r['median']:.3f}**", f"{r['q1']:.3f}–{r['q3']:.3f}",
+                     f"{r['min']:.3f}–{r['max']:.3f}",
+                     f"{q['median']:.3f} ({q['min']:.3f}–{q['max']:.3f}, n={q['n']})" if q
+                     else "none quiet"])
+    quiet = result["settings"].get("quiet_below_foreign_cores", QUIET_CORES)
+    return markdown_table(["workload", "bare, median", "under carbontop, median", "pairs",
+                           "ratio, median", "ratio IQR", "ratio min–max",
+                           f"quiet pairs (others < {quiet:g} core): ratio median (min–max)"],
+                          rows)
+
+
+def verdicts(result: dict[str, Any]) -> list[str]:
+    out = [f"{f['workload']} pair {f['pair']} ({f['side']}) FAILED: {f['error'][:300]}"
+           for f in result.get("failures", [])]
+    for s in result["summary"]:
+        med = s["ratio"]["median"]
+        ok = "met" if med >= TARGET_RATIO else "MISSED"
+        out.append(f"{s['workload']}: throughput ratio {med:.3f} (target >= {TARGET_RATIO}): {ok}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pairs", type=int)
+    parser.add_argument("--duration", type=float, help="measured seconds per run")
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args()
+    result = run(args.quick, pairs=args.pairs, duration_s=args.duration)
+    if not args.no_save:
+        save_json("perturbation", result)
+        save_csv("perturbation", result["raw"])
+    print(table(result))
+    print("\n".join(verdicts(result)))
+
+
+if __name__ == "__main__":
+    main()

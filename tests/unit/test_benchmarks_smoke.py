@@ -1,0 +1,113 @@
+"""Each benchmark once, at a tiny size, so that they keep working (the numbers are not checked).
+
+The whole file takes about 25 s on 2 cores: most of it is starting carbontop and torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks import accuracy, cuda_check, harness, overhead, perturbation, pipeline, run_all
+from benchmarks import startup as startup_bench
+from benchmarks._common import ROOT, Sandbox, python_env, stats
+
+IDLE = {"nap_s": "0.02"}  # no torch: the pair's mechanics without torch's import time
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    box = Sandbox()
+    yield box
+    box.cleanup()
+
+
+def test_stats() -> None:
+    s = stats([3.0, 1.0, 2.0, 4.0])
+    assert s["median"] == 2.5 and s["min"] == 1.0 and s["max"] == 4.0 and s["n"] == 4
+    assert stats([5.0])["q1"] == 5.0
+
+
+def test_pipeline(tmp_path: Path, sandbox: Sandbox) -> None:
+    rate = pipeline.throughput(2_000, tmp_path / "rate")
+    assert rate["gpu_samples"] == 2_000 and rate["samples_per_s"] > 0
+    assert rate["csv_bytes"] > 0
+    parts = pipeline.parts(500, tmp_path)
+    assert all(us > 0 for us in parts.values())
+    day = pipeline.replay_in_child(3_000, sandbox, trace=True)
+    assert day["samples"] == 3_000 and day["tracemalloc_peak_bytes"] > 0
+    result = {"rate": {"samples_per_s": stats([rate["samples_per_s"]]),
+                       "us_per_sample": stats([rate["us_per_sample"]])},
+              "parts_us_per_sample": parts, "day": day, "day_traced": day}
+    assert "samples/s" in pipeline.table(result)
+
+
+def test_startup(sandbox: Sandbox) -> None:
+    assert startup_bench.time_command([startup_bench.carbontop_exe(), "--help"], sandbox) > 0
+    dash = startup_bench.time_dashboard(sandbox, timeout_s=20)
+    assert dash["first_frame_s"] is not None, "the dashboard's menu never showed"
+    stages = startup_bench.stages(sandbox)
+    assert stages[0]["stage"] == "import carbontop.cli"
+    prof = startup_bench.importtime(["-c", "import carbontop.cli"], sandbox)
+    assert prof["top"] and prof["total_ms"] > 0
+    result = {"summary": [{"what": "dashboard first frame", "target_s": 1.0,
+                           "seconds": stats([dash["first_frame_s"]]), "missing": 0}],
+              "profile": {"dashboard stages": stages, "cli": prof}}
+    assert "dashboard first frame" in startup_bench.table(result)
+    assert "import carbontop.cli" in startup_bench.profile_text(result)
+    assert startup_bench.verdicts(result)
+
+
+def test_overhead_headless() -> None:
+    result = overhead.run(only=["headless sim 1 s"], rounds=1, settle_s=0.5, window_s=0.5,
+                          windows=1)
+    (row,) = result["raw"]
+    assert row["torch_mapped"] is False
+    assert row["rss_bytes"] > 0 and row["children"] >= 1
+    assert "headless sim 1 s" in overhead.table(result)
+    assert overhead.verdicts(result)
+    assert overhead.csv_rows(result)[0]["cpu_pct_windows"]
+
+
+def test_perturbation_pair(sandbox: Sandbox) -> None:
+    bare = perturbation.run_bare("idle", 0.3, 0.0, sandbox, IDLE)
+    under = perturbation.run_carbontop("idle", 0.3, 0.0, sandbox, IDLE)
+    assert bare["throughput_per_s"] > 0 and under["throughput_per_s"] > 0
+    assert under["summary"]["status"] == "finished"
+
+
+def test_harness() -> None:
+    result = harness.run(quick=True, size=64, pairs=1, block_s=0.05)
+    assert result["summary"]["ratio"]["n"] == 1
+    assert "GFLOP/s" in harness.table(result)
+
+
+def test_cuda_check_without_a_gpu() -> None:
+    env = python_env()
+    env["CUDA_VISIBLE_DEVICES"] = ""  # the no-device path even on a machine with a GPU
+    done = subprocess.run([sys.executable, "-m", "benchmarks.cuda_check"], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert cuda_check.NO_CUDA in done.stdout
+
+
+def test_run_all_writes_a_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accuracy, "run", _accuracy_run)  # 5 s traces instead of 60 s
+    assert run_all.main(["--quick", "--only", "accuracy", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "## accuracy" in report and "carbontop error" in report
+    data = json.loads((tmp_path / "accuracy.json").read_text())
+    assert data["results"] and os.path.exists(tmp_path / "accuracy.csv")
+
+
+_REAL_ACCURACY_RUN = accuracy.run
+
+
+def _accuracy_run(_seconds: float) -> list[dict[str, object]]:
+    return _REAL_ACCURACY_RUN(5.0)
