@@ -36,7 +36,7 @@ from carbontop.model import Phase
 from carbontop.sources.jtop import JtopSource
 
 SIM_UPTIME0_S = 4242.0  # the simulated board's uptime when the sim service starts
-MAX_POLL_S = 0.05  # longest real wait inside ok() before looking at the clock again
+MAX_POLL_S = 0.25  # longest real wait inside ok() before looking at the clock (and outages) again
 WARMUP_RAMP_S = 8.0  # simulated seconds for the warm-up ramp to reach full load
 MODE_SWITCH_S = 1.0  # simulated seconds the service takes to run `nvpmodel -m`
 FREQ_EXPONENT = 1.5  # dynamic power ~ clock^1.5 (the voltage rises with the clock)
