@@ -345,14 +345,7 @@ class CarbontopApp(App[int]):
         if entry.error:
             self._refuse(f"{name} is broken: {entry.error}")
             return
-        if self._quitting:
-            return
-        if not self.opened:
-            self._refuse(self.open_error and f"measuring could not start: {self.open_error}"
-                         or "still starting the meters: try again in a second")
-            return
-        if self._starting or self.engine.session_running:
-            self._refuse("a session is already running: stop it first (x)")
+        if not self._may_start():
             return
         self._starting = True
         self.run_worker(partial(self._start_blocking, entry), thread=True, group="session",
@@ -370,6 +363,19 @@ class CarbontopApp(App[int]):
             self._post(EngineSays("error", f"{entry.name} did not start: {exc}"))
         finally:
             self._starting = False
+
+    def _may_start(self) -> bool:
+        """Whether a session may start now; says why not."""
+        if self._quitting:
+            return False
+        if not self.opened:
+            self._refuse(self.open_error and f"measuring could not start: {self.open_error}"
+                         or "still starting the meters: try again in a second")
+            return False
+        if self._starting or self.engine.session_running:
+            self._refuse("a session is already running: stop it first (x)")
+            return False
+        return True
 
     def _refuse(self, text: str) -> None:
         self.add_message("warning", text)
@@ -429,14 +435,7 @@ class CarbontopApp(App[int]):
         if not argv:
             self._refuse("no command given")
             return
-        if self._quitting:
-            return
-        if not self.opened:
-            self._refuse(self.open_error and f"measuring could not start: {self.open_error}"
-                         or "still starting the meters: try again in a second")
-            return
-        if self._starting or self.engine.session_running:
-            self._refuse("a session is already running: stop it first (x)")
+        if not self._may_start():
             return
         self._starting = True
         self.run_worker(partial(self._start_command_blocking, text.strip(), argv), thread=True,
