@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from benchmarks._common import (
     CpuSampler,
     Sandbox,
     carbontop_exe,
+    cpu_seconds,
+    end_process,
     machine_info,
     markdown_table,
     save_csv,
@@ -128,9 +131,132 @@ def run_carbontop(workload: str, duration_s: float, warmup_s: float, sandbox: Sa
             "summary": summary}
 
 
+class EventLog:
+    """Reads a child's event lines on a thread: (arrival unix time, event) for each."""
+
+    def __init__(self, read_fd: int) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._fd = read_fd
+        self._thread = threading.Thread(target=self._read, name="events", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with os.fdopen(self._fd, "rb") as pipe:
+            for line in pipe:
+                if line.strip():
+                    self.events.append(json.loads(line))
+
+    def join(self, timeout_s: float) -> None:
+        self._thread.join(timeout_s)
+
+    def measuring(self) -> bool:
+        return any(e["kind"] == "phase" and e.get("phase") == "measuring" for e in self.events)
+
+    def units_at(self, t: float) -> float | None:
+        """Units done in the measuring phase by unix time ``t`` (linear between reports)."""
+        start = next((e for e in self.events
+                      if e["kind"] == "phase" and e.get("phase") == "measuring"), None)
+        if start is None:
+            return None
+        points = [(float(start["t_unix_s"]), 0.0)] + [
+            (float(e["t_unix_s"]), float(e["units"])) for e in self.events
+            if e["kind"] == "units" and e.get("phase") == "measuring"]
+        before = [p for p in points if p[0] <= t]
+        after = [p for p in points if p[0] >= t]
+        if not before or not after:
+            return None
+        (t0, u0), (t1, u1) = before[-1], after[0]
+        return u0 if t1 == t0 else u0 + (u1 - u0) * (t - t0) / (t1 - t0)
+
+
+def toggled(workload: str, cycles: int, window_s: float, sandbox: Sandbox) -> dict[str, Any]:
+    """One long-running bare child; a carbontop monitor (``carbontop run idle --demo``) beside it
+    switched on and off. Throughput in each "on" window (monitor in steady state) against the
+    neighbouring "off" window, from the child's own units reports: no run-to-run variance."""
+    from benchmarks.overhead import wait_started
+
+    read_fd, write_fd = os.pipe()
+    argv = [sys.executable, "-m", "workloads.child", "--events-fd", str(write_fd),
+            "--workload", workload, "--params", json.dumps({"warmup_s": "2"}),
+            "--duration", "7200"]
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, pass_fds=(write_fd,),
+                             env=sandbox.env({"PYTHONUNBUFFERED": "1"}), cwd=sandbox.tree)
+    os.close(write_fd)
+    log = EventLog(read_fd)
+    sampler = CpuSampler(child.pid)
+    rows: list[dict[str, Any]] = []
+
+    def window(on: bool, cycle: int) -> None:
+        monitor = None
+        monitor_cpu0 = 0.0
+        if on:
+            log_file = sandbox.root / f"toggle-{time.monotonic_ns()}.log"
+            monitor = subprocess.Popen(
+                [carbontop_exe(), "run", "idle", "--demo", "--duration", "3600", "--json",
+                 "--output-dir", str(sandbox.output_dir)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=sandbox.env({"CARBONTOP_LOG_FILE": str(log_file)}), cwd=sandbox.tree)
+            wait_started(monitor, log_file, 90.0)
+            time.sleep(2.0)  # past CodeCarbon's first measurement
+            monitor_cpu0 = cpu_seconds(monitor.pid)
+        t0 = time.time()
+        time.sleep(window_s)
+        t1 = time.time()
+        monitor_cores = None
+        if monitor is not None:
+            monitor_cores = (cpu_seconds(monitor.pid) - monitor_cpu0) / (t1 - t0)
+            end_process(monitor)
+            time.sleep(1.0)
+        rows.append({"cycle": cycle, "monitor": "on" if on else "off", "t0": t0, "t1": t1,
+                     "monitor_cores": monitor_cores})
+
+    try:
+        deadline = time.monotonic() + 120
+        while not log.measuring():
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{workload} did not reach its measuring phase")
+            time.sleep(0.2)
+        time.sleep(1.0)
+        for cycle in range(cycles):
+            for on in (True, False) if cycle % 2 == 0 else (False, True):
+                window(on, cycle)
+            print(f"  toggle {workload} cycle {cycle} done", file=sys.stderr, flush=True)
+    finally:
+        end_process(child)
+        sampler.stop()
+        log.join(5.0)
+    for row in rows:
+        u0, u1 = log.units_at(row["t0"]), log.units_at(row["t1"])
+        row["throughput_per_s"] = (u1 - u0) / (row["t1"] - row["t0"]) \
+            if u0 is not None and u1 is not None else None
+        foreign, own = sampler.cores(row["t0"], row["t1"])
+        if foreign is not None and row["monitor_cores"] is not None:
+            foreign = max(0.0, foreign - row["monitor_cores"])
+        row.update(foreign_cores=foreign, child_cores=own)
+    ratios = []
+    for cycle in range(cycles):
+        on_row = next(r for r in rows if r["cycle"] == cycle and r["monitor"] == "on")
+        off_row = next(r for r in rows if r["cycle"] == cycle and r["monitor"] == "off")
+        if on_row["throughput_per_s"] and off_row["throughput_per_s"]:
+            others = max(on_row["foreign_cores"] if on_row["foreign_cores"] is not None else 9.0,
+                         off_row["foreign_cores"] if off_row["foreign_cores"] is not None
+                         else 9.0)
+            ratios.append({"cycle": cycle, "ratio": on_row["throughput_per_s"] /
+                           off_row["throughput_per_s"], "quiet": others < QUIET_CORES,
+                           "foreign_cores_max": others})
+    monitor = [r["monitor_cores"] for r in rows if r["monitor_cores"] is not None]
+    quiet = [r["ratio"] for r in ratios if r["quiet"]]
+    return {"workload": workload, "cycles": cycles, "window_s": window_s,
+            "ratio": stats([r["ratio"] for r in ratios]) if ratios else None,
+            "ratio_quiet": stats(quiet) if quiet else None,
+            "monitor_cores": stats(monitor) if monitor else None,
+            "windows": rows, "ratios": ratios}
+
+
 def run(quick: bool = False, pairs: int | None = None, duration_s: float | None = None,
-        warmup_s: float | None = None, workloads: tuple[str, ...] = WORKLOADS
-        ) -> dict[str, Any]:
+        warmup_s: float | None = None, workloads: tuple[str, ...] = WORKLOADS,
+        cycles: int | None = None) -> dict[str, Any]:
     pairs = pairs or (2 if quick else 10)
     duration_s = duration_s or (2.0 if quick else 5.0)
     warmup_s = warmup_s if warmup_s is not None else (1.0 if quick else 2.0)
@@ -171,6 +297,8 @@ def run(quick: bool = False, pairs: int | None = None, duration_s: float | None 
                       f"  carbontop {pair['carbontop']['throughput_per_s']:.2f}"
                       f"  ratio {ratio:.3f}  others used {worst:.2f} cores",
                       file=sys.stderr, flush=True)
+        toggles = [toggled(w, cycles or (2 if quick else 6), 4.0 if quick else 8.0, sandbox)
+                   for w in workloads]
     finally:
         sandbox.cleanup()
     summary = []
@@ -190,7 +318,7 @@ def run(quick: bool = False, pairs: int | None = None, duration_s: float | None 
             "settings": {"pairs": pairs, "duration_s": duration_s, "warmup_s": warmup_s,
                          "carbontop_interval_s": 0.5, "source": "sim (--demo)",
                          "quiet_below_foreign_cores": QUIET_CORES},
-            "summary": summary, "failures": failures, "raw": raw}
+            "summary": summary, "failures": failures, "toggled": toggles, "raw": raw}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -204,10 +332,25 @@ def table(result: dict[str, Any]) -> str:
                      f"{q['median']:.3f} ({q['min']:.3f}–{q['max']:.3f}, n={q['n']})" if q
                      else "none quiet"])
     quiet = result["settings"].get("quiet_below_foreign_cores", QUIET_CORES)
-    return markdown_table(["workload", "bare, median", "under carbontop, median", "pairs",
+    text = markdown_table(["workload", "bare, median", "under carbontop, median", "pairs",
                            "ratio, median", "ratio IQR", "ratio min–max",
                            f"quiet pairs (others < {quiet:g} core): ratio median (min–max)"],
                           rows)
+    toggles = result.get("toggled") or []
+    if toggles:
+        trows = []
+        for t in toggles:
+            r, q, m = t["ratio"], t["ratio_quiet"], t["monitor_cores"]
+            trows.append([
+                t["workload"], f"{t['cycles']} x {t['window_s']:g} s on / off",
+                f"**{r['median']:.3f}**" if r else "n/a",
+                f"{r['min']:.3f}–{r['max']:.3f}" if r else "",
+                f"{q['median']:.3f} (n={q['n']})" if q else "none quiet",
+                f"{100 * m['median']:.2f} %" if m else "n/a"])
+        text += "\n\nSame workload process, monitor switched on and off beside it:\n\n"
+        text += markdown_table(["workload", "windows", "on / off, median", "min–max",
+                                "quiet cycles, median", "monitor CPU (one core)"], trows)
+    return text
 
 
 def verdicts(result: dict[str, Any]) -> list[str]:
@@ -216,7 +359,14 @@ def verdicts(result: dict[str, Any]) -> list[str]:
     for s in result["summary"]:
         med = s["ratio"]["median"]
         ok = "met" if med >= TARGET_RATIO else "MISSED"
-        out.append(f"{s['workload']}: throughput ratio {med:.3f} (target >= {TARGET_RATIO}): {ok}")
+        out.append(f"{s['workload']}: throughput ratio {med:.3f} over {s['ratio']['n']} run "
+                   f"pairs (target >= {TARGET_RATIO}): {ok}")
+    for t in result.get("toggled") or []:
+        if t["ratio"]:
+            med = t["ratio"]["median"]
+            ok = "met" if med >= TARGET_RATIO else "MISSED"
+            out.append(f"{t['workload']}: monitor on / off {med:.3f} in one process "
+                       f"(target >= {TARGET_RATIO}): {ok}")
     return out
 
 
@@ -225,9 +375,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pairs", type=int)
     parser.add_argument("--duration", type=float, help="measured seconds per run")
+    parser.add_argument("--cycles", type=int, help="monitor on/off cycles per workload")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
-    result = run(args.quick, pairs=args.pairs, duration_s=args.duration)
+    result = run(args.quick, pairs=args.pairs, duration_s=args.duration, cycles=args.cycles)
     if not args.no_save:
         save_json("perturbation", result)
         save_csv("perturbation", result["raw"])

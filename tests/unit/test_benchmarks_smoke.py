@@ -82,6 +82,16 @@ def test_perturbation_pair(sandbox: Sandbox) -> None:
     assert under["summary"]["status"] == "finished"
 
 
+def test_toggle_units_interpolation() -> None:
+    log = perturbation.EventLog.__new__(perturbation.EventLog)  # no thread: events given here
+    log.events = [{"kind": "phase", "phase": "measuring", "t_unix_s": 10.0},
+                  {"kind": "units", "phase": "measuring", "t_unix_s": 11.0, "units": 4.0},
+                  {"kind": "units", "phase": "measuring", "t_unix_s": 12.0, "units": 10.0}]
+    assert log.measuring()
+    assert log.units_at(10.5) == 2.0 and log.units_at(11.5) == 7.0
+    assert log.units_at(13.0) is None
+
+
 def test_harness() -> None:
     result = harness.run(quick=True, size=64, pairs=1, block_s=0.05)
     assert result["summary"]["ratio"]["n"] == 1
