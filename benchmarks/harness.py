@@ -37,8 +37,8 @@ def run(quick: bool = False, size: int = 0, pairs: int | None = None,
     from workloads.child import EventWriter, Runner, _Signals
     from workloads.matmul import Matmul
 
-    pairs = pairs or (3 if quick else 12)
-    block_s = block_s or (0.5 if quick else 2.0)
+    pairs = pairs or (3 if quick else 30)
+    block_s = block_s or (0.5 if quick else 1.0)
     workload = Matmul({"size": size, "device": "cpu", "warmup_s": 0.0})
     workload.setup()
     assert workload.tensors is not None
