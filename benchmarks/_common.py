@@ -326,8 +326,12 @@ class PtyProcess:
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
                  markers: Sequence[str] = (), cols: int = 80, rows: int = 24,
-                 keep_bytes: int = 1 << 20, cwd: Path | None = None) -> None:
+                 keep_bytes: int = 1 << 20, cwd: Path | None = None,
+                 keep_text: bool = False) -> None:
+        """``keep_text``: keep the escape-free output (its last ``keep_bytes``) after every
+        marker was seen, for :attr:`text`; otherwise reading stops decoding then."""
         self.argv = list(argv)
+        self.keep_text = keep_text
         self.markers = list(markers)
         self.marker_s: dict[str, float] = {}
         self.first_byte_s: float | None = None
@@ -371,7 +375,7 @@ class PtyProcess:
                 if self.first_byte_s is None:
                     self.first_byte_s = now
                 self.bytes_read += len(chunk)
-                if len(self.marker_s) < len(self.markers):
+                if self.keep_text or len(self.marker_s) < len(self.markers):
                     self._text = (self._text + ANSI.sub(b"", chunk))[-self._keep:]
                     for marker in self.markers:
                         if marker not in self.marker_s and marker.encode() in self._text:
@@ -388,6 +392,12 @@ class PtyProcess:
                     return self.marker_s.get(marker)
                 self._seen.wait(min(left, 0.1))
             return self.marker_s[marker]
+
+    @property
+    def text(self) -> str:
+        """The output so far with escape sequences removed (its tail; see ``keep_text``)."""
+        with self._seen:
+            return self._text.decode(errors="replace")
 
     def send(self, data: bytes) -> None:
         with contextlib.suppress(OSError):

@@ -36,6 +36,8 @@ from benchmarks._common import (
 
 TARGETS_S = {"carbontop --help": 0.3, "carbontop list": 0.5, "dashboard first frame": 1.0}
 MENU_MARKER = "Square GEMM"  # matmul's description, in the workload menu of the first frame
+SOURCE_MARKER = "g CO2e/kWh"  # the status line once the source is open and watts are shown
+READY_MARKER = "idle · "  # the state once CodeCarbon runs too: a session may start
 INPUT_RAIL_BOARD = ("--sim-board", "orin-nx")
 
 
@@ -52,10 +54,14 @@ def time_command(argv: list[str], sandbox: Sandbox) -> float:
 def time_dashboard(sandbox: Sandbox, timeout_s: float = 30.0, extra: tuple[str, ...] = ()
                    ) -> dict[str, float | None]:
     pty = PtyProcess([carbontop_exe(), "--demo", "--output-dir", str(sandbox.output_dir), *extra],
-                     env=sandbox.env(), markers=[MENU_MARKER], cwd=sandbox.tree)
+                     env=sandbox.env(), markers=[MENU_MARKER, SOURCE_MARKER, READY_MARKER],
+                     cwd=sandbox.tree)
     try:
         frame = pty.wait_marker(MENU_MARKER, timeout_s)
-        return {"first_byte_s": pty.first_byte_s, "first_frame_s": frame}
+        source = pty.wait_marker(SOURCE_MARKER, timeout_s)
+        ready = pty.wait_marker(READY_MARKER, timeout_s)
+        return {"first_byte_s": pty.first_byte_s, "first_frame_s": frame, "source_s": source,
+                "ready_s": ready}
     finally:
         pty.close()
 
@@ -101,8 +107,11 @@ from carbontop.registry import list_workloads
 list_workloads(None)
 mark("list_workloads (reads the workload sources)")
 from carbontop.carbon import resolve_intensity
+from carbontop.results.store import check_output_dir
 intensity = resolve_intensity(settings.country, settings.region, settings.carbon_intensity)
-mark("resolve_intensity")
+check_output_dir(settings.output_dir)
+mark("resolve_intensity, check_output_dir")
+mark("-- App.run(): the first frame; then, in the opening worker:")
 from carbontop.sources.detect import open_source
 opened = open_source(settings)
 mark("open_source (sim: connect, first samples)")
@@ -154,12 +163,16 @@ def run(quick: bool = False, reps: int | None = None) -> dict[str, Any]:
                         "seconds": dash["first_frame_s"]})
             raw.append({"rep": i, "what": "dashboard first byte",
                         "seconds": dash["first_byte_s"]})
+            raw.append({"rep": i, "what": "dashboard source open (watts shown)",
+                        "seconds": dash["source_s"]})
+            raw.append({"rep": i, "what": "dashboard ready (a session may start)",
+                        "seconds": dash["ready_s"]})
             # a board with an input rail: the source opens on its first sample (no second one)
             other = time_dashboard(sandbox, extra=INPUT_RAIL_BOARD)
             raw.append({"rep": i, "what": "dashboard first frame, --sim-board orin-nx",
                         "seconds": other["first_frame_s"]})
             print(f"  rep {i}: " + ", ".join(f"{r['what']} {r['seconds']:.3f} s"
-                                            for r in raw[-5:] if r["seconds"] is not None),
+                                            for r in raw[-7:] if r["seconds"] is not None),
                   file=sys.stderr, flush=True)
         profile = {
             "carbontop --help": importtime([exe, "--help"], sandbox),
@@ -171,7 +184,9 @@ def run(quick: bool = False, reps: int | None = None) -> dict[str, Any]:
         sandbox.cleanup()
     summary = []
     for what in ("carbontop --help", "carbontop list", "dashboard first frame",
-                 "dashboard first byte", "dashboard first frame, --sim-board orin-nx"):
+                 "dashboard first byte", "dashboard source open (watts shown)",
+                 "dashboard ready (a session may start)",
+                 "dashboard first frame, --sim-board orin-nx"):
         values = [r["seconds"] for r in raw if r["what"] == what and r["seconds"] is not None]
         summary.append({"what": what, "seconds": stats(values) if values else None,
                         "missing": sum(1 for r in raw if r["what"] == what and
@@ -179,7 +194,8 @@ def run(quick: bool = False, reps: int | None = None) -> dict[str, Any]:
                         "target_s": TARGETS_S.get(what)})
     return {"benchmark": "startup", "machine": machine_info(),
             "command": "python -m benchmarks.startup" + (" --quick" if quick else ""),
-            "settings": {"reps": reps, "terminal": "80x24 pty", "marker": MENU_MARKER},
+            "settings": {"reps": reps, "terminal": "80x24 pty", "first_frame_marker": MENU_MARKER,
+                         "source_marker": SOURCE_MARKER, "ready_marker": READY_MARKER},
             "summary": summary, "profile": profile, "raw": raw}
 
 
@@ -202,8 +218,11 @@ def profile_text(result: dict[str, Any]) -> str:
     lines = []
     for what, prof in result["profile"].items():
         if what == "dashboard stages":
-            lines.append("dashboard, before App.run() (one fresh interpreter):")
-            lines += [f"  {s['ms']:7.1f} ms  {s['stage']}" for s in prof]
+            lines.append("dashboard's steps, timed one after another in a fresh interpreter "
+                         "(the app itself runs the last three in a worker after the first "
+                         "frame):")
+            lines += [f"  {s['ms']:7.1f} ms  {s['stage']}" if not s["stage"].startswith("--")
+                      else f"  {s['stage']}" for s in prof]
             continue
         lines.append(f"{what}: all imports {prof['total_ms']:.0f} ms; slowest (depth 0-1), "
                      "cumulative:")

@@ -32,7 +32,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 
 from carbontop.config import Settings
-from carbontop.errors import CarbontopError
+from carbontop.errors import BadInput, CarbontopError
 from carbontop.model import FinalStatus
 from carbontop.registry import WorkloadEntry
 from carbontop.tui.messages import Message
@@ -40,7 +40,6 @@ from carbontop.tui.screens import (
     BoardScreen,
     ConfirmQuit,
     HelpScreen,
-    HistoryScreen,
     MessagesScreen,
     RunCommandScreen,
 )
@@ -58,6 +57,7 @@ from carbontop.tui.widgets import (
 log = logging.getLogger(__name__)
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16
+STARTING_TEXT = "opening the power source and CodeCarbon…"
 REFRESH_S = 0.4  # numbers: 2.5 Hz
 CHART_S = 1.0  # the plot: at most 1 Hz (a redraw costs 16-90 ms)
 MAX_MESSAGES = 2000
@@ -155,6 +155,7 @@ class CarbontopApp(App[int]):
         self._last_chart = float("-inf")
         self._snapshot: Any = None
         self._signals: list[int] = []
+        self.fatal_error: CarbontopError | None = None  # bad input found while opening
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -178,10 +179,11 @@ class CarbontopApp(App[int]):
         silence_library_stderr()
         self.engine.add_listener(self._engine_listener)
         self._install_signal_handlers()
-        self._open_started = True
-        self.run_worker(self._open_engine, thread=True, group="engine", exit_on_error=False)
         self._refresh_panels()
         self.call_after_refresh(self._first_refresh)
+        # After the first frame: opening imports and starts the source and CodeCarbon, work
+        # that would otherwise share the interpreter with the first paint.
+        self.call_after_refresh(self._start_opening)
         self.set_interval(REFRESH_S, self._refresh_panels, name="refresh")
         self.query_one("#menu-list", OptionList).focus()
 
@@ -195,9 +197,20 @@ class CarbontopApp(App[int]):
 
     # -- the engine -----------------------------------------------------------------------------
 
+    def _start_opening(self) -> None:
+        if self._quitting or self._open_started:  # quit before the first frame: nothing opens
+            return
+        self._open_started = True
+        self.run_worker(self._open_engine, thread=True, group="engine", exit_on_error=False)
+
     def _open_engine(self) -> None:
         try:
             self.engine.open()
+        except BadInput as exc:  # e.g. --gpu-source jtop without jtop: one line, exit 2
+            log.error("%s", exc)
+            self.fatal_error = exc
+            with contextlib.suppress(RuntimeError):
+                self.call_from_thread(self.exit, exc.exit_code, exc.exit_code)
         except Exception as exc:  # noqa: BLE001 - shown on screen, traceback in the log file
             log.exception("the engine failed to open")
             self._post(EngineOpened(str(exc) or type(exc).__name__))
@@ -270,6 +283,9 @@ class CarbontopApp(App[int]):
         self._snapshot = snap
         self.refreshes += 1
         try:
+            if snap is None:  # a DeferredEngine still opening its source
+                self.query_one(StatusBar).starting(STARTING_TEXT)
+                return
             self._show(snap)
         except NoMatches:  # a panel's parts are not mounted yet (start) or already gone (exit)
             log.debug("refresh skipped: panels not mounted")
@@ -408,6 +424,8 @@ class CarbontopApp(App[int]):
             self.push_screen(MessagesScreen(self.messages))
 
     def action_history(self) -> None:
+        from carbontop.tui.screens.history import HistoryScreen  # ~50 ms: not at start-up
+
         if not isinstance(self.screen, HistoryScreen):
             self.push_screen(HistoryScreen(self.settings.output_dir))
 
@@ -542,24 +560,47 @@ class CarbontopApp(App[int]):
 
 
 def run_dashboard(settings: Settings) -> int:
-    """``carbontop`` without a command: builds the engine as ``carbontop run`` does, runs the app,
-    and returns its exit code. The engine is closed (the session written) however the app ends."""
-    from carbontop.cli import build_engine, start_metrics
-    from carbontop.logs import silence_library_stderr
+    """``carbontop`` without a command: runs the app at once and builds the engine (as ``carbontop
+    run`` does) in the app's opening worker, so the first frame waits for neither the source nor
+    CodeCarbon. Returns the app's exit code; bad input found while building (a source asked for
+    by name and absent, a Prometheus port in use) ends the app and is raised here as one line.
+    The engine is closed (the session written) however the app ends."""
+    from carbontop.carbon import resolve_intensity
+    from carbontop.deferred_engine import DeferredEngine
     from carbontop.registry import list_workloads
+    from carbontop.results.store import check_output_dir
 
     logging.captureWarnings(True)
+    # Cheap checks of what the user typed stay before the first frame: one line, exit 2.
+    resolve_intensity(settings.country, settings.region, settings.carbon_intensity)
+    check_output_dir(settings.output_dir)
     workloads = list_workloads(settings.workload_file)
-    engine = build_engine(settings)
-    exporter = start_metrics(engine, settings)  # --prometheus-port, as for carbontop run
-    silence_library_stderr()  # CodeCarbon and jtop are imported by now
+    engine = DeferredEngine(partial(build_dashboard_engine, settings))
     app = CarbontopApp(engine, workloads, settings)
-    if exporter is not None:
-        app.add_message("info", f"Prometheus metrics on {exporter.url}")
     try:
         code = app.run()
     finally:
         app.close_engine()
-        if exporter is not None:
-            exporter.close()
+    if app.fatal_error is not None:
+        raise app.fatal_error
     return int(code if code is not None else (app.return_code or 0))
+
+
+def build_dashboard_engine(settings: Settings, say: Callable[[str, str], None]
+                  ) -> tuple[Any, Callable[[], None] | None]:
+    """The dashboard's engine and its Prometheus exporter (``--prometheus-port``), built in
+    the app's opening worker."""
+    from carbontop.cli import build_engine, start_metrics
+    from carbontop.logs import silence_library_stderr
+
+    engine = build_engine(settings)
+    try:
+        exporter = start_metrics(engine, settings)
+    except BaseException:
+        engine.close()
+        raise
+    silence_library_stderr()  # CodeCarbon and jtop are imported by now
+    if exporter is None:
+        return engine, None
+    say("info", f"Prometheus metrics on {exporter.url}")
+    return engine, exporter.close

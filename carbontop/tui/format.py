@@ -64,9 +64,9 @@ def intensity_text(snap: Snapshot) -> str:
     return escape(f"{i.g_per_kwh:.0f} g CO2e/kWh ({where})")
 
 
-def state_text(snap: Snapshot, opened: bool) -> str:
+def state_text(snap: Snapshot | None, opened: bool) -> str:
     """The state word, coloured, then elapsed time: ``measuring 00:12 / 00:30``."""
-    if not opened:
+    if not opened or snap is None:
         return "[$warning]starting the meters…[/]"
     s = snap.session
     if s is not None:

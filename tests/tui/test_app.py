@@ -23,8 +23,10 @@ import pytest
 from textual.widgets import Digits
 
 from carbontop.config import Settings
+from carbontop.deferred_engine import DeferredEngine
+from carbontop.errors import BadInput
 from carbontop.model import Phase
-from carbontop.tui.app import CarbontopApp
+from carbontop.tui.app import STARTING_TEXT, CarbontopApp, build_dashboard_engine
 from carbontop.tui.screens import ConfirmQuit, HelpScreen, MessagesScreen
 from carbontop.tui.widgets import WorkloadMenu
 from carbontop.tui.widgets.text import Line
@@ -64,17 +66,26 @@ def lock_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def real_app(tmp_path: Path, lock_dir: Path) -> Iterator[Callable[..., CarbontopApp]]:
-    """``real_app(duration_s=...)``: the app on a real engine over the simulated board."""
-    from carbontop.cli import build_engine
+    """``real_app(duration_s=...)``: the app on a real engine over the simulated board, built
+    as ``carbontop`` builds it (in the app's opening worker, after the first frame).
+    ``gate``: an event the build waits for before it starts."""
     from carbontop.registry import list_workloads
 
     apps: list[CarbontopApp] = []
 
-    def make(duration_s: float = 30.0) -> CarbontopApp:
-        settings = Settings(gpu_source="sim", seed=7, interval_s=0.2, country="FRA",
-                            output_dir=tmp_path / "out", duration_s=duration_s).validated()
+    def make(duration_s: float = 30.0, gate: threading.Event | None = None,
+             **options: Any) -> CarbontopApp:
+        settings = Settings(**{"gpu_source": "sim", "seed": 7, "interval_s": 0.2,
+                               "country": "FRA", "output_dir": tmp_path / "out",
+                               "duration_s": duration_s, **options}).validated()
         settings.output_dir.mkdir(exist_ok=True)
-        app = CarbontopApp(build_engine(settings), list_workloads(), settings, params=TINY)
+
+        def build(say: Callable[[str, str], None]) -> Any:
+            if gate is not None:
+                assert gate.wait(30), "the test never let the build go on"
+            return build_dashboard_engine(settings, say)
+
+        app = CarbontopApp(DeferredEngine(build), list_workloads(), settings, params=TINY)
         apps.append(app)
         return app
 
@@ -212,6 +223,43 @@ async def test_sigterm_interrupts_writes_and_exits_143(
     assert app.return_code == 128 + signal.SIGTERM
     session = [r for r in rows(app.settings.output_dir / "emissions.csv") if r["run_id"] == run_id]
     assert [r["status"] for r in session] == ["interrupted"]
+
+
+async def test_first_frame_comes_before_the_source_opens(
+        real_app: Callable[..., CarbontopApp]) -> None:
+    gate = threading.Event()
+    app = real_app(gate=gate)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        # Drawn, keys work, nothing built yet: the source and CodeCarbon wait on the gate.
+        assert app.engine.built is None and not app.opened
+        assert STARTING_TEXT in text(app, "#status-source")
+        assert "starting the meters" in text(app, "#status-state")
+        menu = app.query_one(WorkloadMenu)
+        assert menu.selected is not None and text(app, "#menu-detail").strip()
+        await pilot.press("s")  # too early: refused with a reason, nothing started
+        assert any("still starting" in m.text for m in app.messages)
+        gate.set()
+        await until(pilot, lambda: app.opened, what="the engine to open")
+        assert "AGX Orin" in text(app, "#status-source")
+        assert "g CO2e/kWh" in text(app, "#status-state")
+
+
+async def test_bad_input_found_while_opening_ends_the_app_with_exit_2(
+        real_app: Callable[..., CarbontopApp]) -> None:
+    # A Prometheus port that is taken is only found when the exporter starts, in the worker.
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = real_app(prometheus_port=port, prometheus_host="127.0.0.1")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.return_code is not None, 30, "the app to exit")
+    assert app.return_code == 2
+    assert isinstance(app.fatal_error, BadInput), app.fatal_error
+    assert str(port) in str(app.fatal_error)
 
 
 # -- the stand-in engine: keys, screens, folding ---------------------------------------------

@@ -6,6 +6,7 @@ import csv
 import shlex
 import sys
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from textual_plotext import PlotextPlot
 
 from carbontop.config import Settings
-from carbontop.tui.app import CarbontopApp
+from carbontop.deferred_engine import DeferredEngine
+from carbontop.tui.app import CarbontopApp, build_dashboard_engine
 from carbontop.tui.screens import BoardScreen, HistoryScreen, RunCommandScreen
 from carbontop.tui.screens.history import read_trace
 from tests.tui.test_app import until
@@ -30,7 +32,6 @@ def rows(path: Path) -> list[dict[str, str]]:
 @pytest.fixture
 def real_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         Callable[..., CarbontopApp]]:
-    from carbontop.cli import build_engine
     from carbontop.registry import list_workloads
 
     locks = tmp_path / "locks"
@@ -43,7 +44,9 @@ def real_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
                             output_dir=output_dir or tmp_path / "out",
                             duration_s=duration_s).validated()
         settings.output_dir.mkdir(exist_ok=True)
-        app = CarbontopApp(build_engine(settings), list_workloads(), settings,
+        # Built as `carbontop` builds it: in the app's opening worker, after the first frame.
+        engine = DeferredEngine(partial(build_dashboard_engine, settings))
+        app = CarbontopApp(engine, list_workloads(), settings,
                            params={"idle": {"warmup_s": "0", "nap_s": "0.05"}})
         apps.append(app)
         return app
@@ -153,6 +156,7 @@ async def test_history_of_a_missing_directory_is_a_message(
     async with app.run_test(size=SIZE) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert {"History", "Run command...", "Board"} <= set(titles)
+        await until(pilot, lambda: app.opened, what="the engine to open")  # it makes the dir
         app.settings.output_dir.rmdir()
         await pilot.press("h")
         assert isinstance(app.screen, HistoryScreen)
