@@ -53,12 +53,15 @@ def run(tree_b: Path, what: list[str], configs: list[str], rounds: int, reps: in
              for p in x["cpu_pct_windows"]]
         if a and b:
             summary.append({"what": f"CPU % {name}", "A": stats(a), "B": stats(b)})
-    fa = [x["first_frame_s"] for x in raw if x["what"] == "startup" and x["side"] == "A"
-          and x["first_frame_s"] is not None]
-    fb = [x["first_frame_s"] for x in raw if x["what"] == "startup" and x["side"] == "B"
-          and x["first_frame_s"] is not None]
-    if fa and fb:
-        summary.append({"what": "dashboard first frame, s", "A": stats(fa), "B": stats(fb)})
+    for key, label in (("first_frame_s", "dashboard first frame, s"),
+                       ("source_s", "dashboard source open (watts shown), s"),
+                       ("ready_s", "dashboard ready (a session may start), s")):
+        fa = [x[key] for x in raw if x["what"] == "startup" and x["side"] == "A"
+              and x.get(key) is not None]
+        fb = [x[key] for x in raw if x["what"] == "startup" and x["side"] == "B"
+              and x.get(key) is not None]
+        if fa and fb:
+            summary.append({"what": label, "A": stats(fa), "B": stats(fb)})
     return {"benchmark": "ab", "machine": machine_info(), "tree_a": str(ROOT),
             "tree_b": str(tree_b), "settings": {"rounds": rounds, "reps": reps,
                                                 "settle_s": settle_s, "window_s": window_s,
@@ -74,7 +77,7 @@ def table(result: dict[str, Any]) -> str:
                      f"{b['median']:.3f} ({b['min']:.3f}–{b['max']:.3f})", a["n"],
                      f"{b['median'] / a['median']:.2f}" if a["median"] else "n/a"])
     return markdown_table(["measure", "A: this checkout, median (min–max)",
-                           "B: patched, median (min–max)", "n each", "B / A"], rows)
+                           "B: the other tree, median (min–max)", "n each", "B / A"], rows)
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ from benchmarks._common import (
 
 TARGETS_S = {"carbontop --help": 0.3, "carbontop list": 0.5, "dashboard first frame": 1.0}
 MENU_MARKER = "Square GEMM"  # matmul's description, in the workload menu of the first frame
-SOURCE_MARKER = "g CO2e/kWh"  # the status line once the source is open and watts are shown
+SOURCE_MARKER = " W  measured, "  # the board row once the first power sample is shown
 READY_MARKER = "idle · "  # the state once CodeCarbon runs too: a session may start
 INPUT_RAIL_BOARD = ("--sim-board", "orin-nx")
 

@@ -241,13 +241,14 @@ def _codecarbon_cpu_mode() -> str:
 def build_engine(settings: Any, cpu_ram: bool = True) -> Any:
     """Everything a session needs: intensity, source, CodeCarbon and the engine (not opened)."""
     from carbontop.carbon import resolve_intensity
-    from carbontop.engine import Engine
     from carbontop.results.store import check_output_dir
     from carbontop.sources.detect import open_source
 
     intensity = resolve_intensity(settings.country, settings.region, settings.carbon_intensity)
     check_output_dir(settings.output_dir)
-    opened = open_source(settings)
+    opened = open_source(settings)  # first: on a board it mostly waits for samples
+    from carbontop.engine import Engine
+
     tracker = None
     if cpu_ram:
         from carbontop.cpu_ram import CpuRamTracker
