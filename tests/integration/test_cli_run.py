@@ -77,12 +77,32 @@ def test_three_csvs_appended_with_run_ids(two_sessions: tuple) -> None:
 
 
 def test_gpu_log_energy_is_trapezoid_of_its_own_rows(two_sessions: tuple) -> None:
+    """From one row to the next the session's cumulative GPU energy grows by the trapezoid of
+    their watts over their sensor times; the step across the session's end (the workload's exit)
+    holds the last watts up to that edge; after it the figure stays put (rows go on, phase
+    ``done``, until CodeCarbon's reading past the edge arrives); the last row holds the session's
+    GPU energy."""
     out, summaries, _ = two_sessions
-    first = [r for r in rows(out / schema.GPU_LOG) if r["run_id"] == summaries[0]["run_id"]]
+    summary = summaries[0]
+    first = [r for r in rows(out / schema.GPU_LOG) if r["run_id"] == summary["run_id"]]
     t = [float(r["sensor_time_s"]) for r in first]
     w = [float(r["gpu_power_w"]) for r in first]
-    trapezoid = sum((t[i] - t[i - 1]) * (w[i] + w[i - 1]) / 2 for i in range(1, len(t)))
-    assert float(first[-1]["gpu_energy_kwh"]) * 3.6e6 == pytest.approx(trapezoid, rel=0.02)
+    e = [float(r["gpu_energy_kwh"]) * 3.6e6 for r in first]  # joules
+    last_growth = max(i for i in range(1, len(e)) if e[i] > e[i - 1])
+    gapless = summary["unmeasured_s"] == 0  # a gap > 3 intervals is not integrated
+    for i in range(1, last_growth):
+        trapezoid = (t[i] - t[i - 1]) * (w[i] + w[i - 1]) / 2
+        step = e[i] - e[i - 1]
+        assert step == pytest.approx(trapezoid, rel=1e-6, abs=1e-9) or \
+            (not gapless and step == 0), (i, step, trapezoid)
+    crossing = e[last_growth] - e[last_growth - 1]
+    held_whole_step = w[last_growth - 1] * (t[last_growth] - t[last_growth - 1])
+    trapezoid = (t[last_growth] - t[last_growth - 1]) * (w[last_growth] + w[last_growth - 1]) / 2
+    assert 0 < crossing <= held_whole_step * (1 + 1e-6) or \
+        crossing == pytest.approx(trapezoid, rel=1e-6), (crossing, held_whole_step, trapezoid)
+    assert all(x == e[last_growth] for x in e[last_growth:])
+    assert {r["phase"] for r in first[last_growth + 1:]} <= {"done"}
+    assert e[-1] == pytest.approx(summary["gpu_energy_kwh"] * 3.6e6, rel=1e-9)
 
 
 def test_nothing_from_libraries_reaches_the_terminal(two_sessions: tuple) -> None:
