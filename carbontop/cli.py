@@ -247,14 +247,19 @@ def build_engine(settings: Any, cpu_ram: bool = True) -> Any:
     intensity = resolve_intensity(settings.country, settings.region, settings.carbon_intensity)
     check_output_dir(settings.output_dir)
     opened = open_source(settings)  # first: on a board it mostly waits for samples
-    from carbontop.engine import Engine
+    try:
+        from carbontop.engine import Engine
 
-    tracker = None
-    if cpu_ram:
-        from carbontop.cpu_ram import CpuRamTracker
+        tracker = None
+        if cpu_ram:
+            from carbontop.cpu_ram import CpuRamTracker
 
-        tracker = CpuRamTracker(intensity, exclude_gpu=True)
-    return Engine(settings, opened.source, intensity, cpu_ram=tracker, sim_load=opened.sim_load)
+            tracker = CpuRamTracker(intensity, exclude_gpu=True)
+        return Engine(settings, opened.source, intensity, cpu_ram=tracker,
+                      sim_load=opened.sim_load)
+    except BaseException:
+        opened.source.close()  # the engine would have closed it
+        raise
 
 
 # -- carbontop run -----------------------------------------------------------------------------

@@ -41,8 +41,13 @@ class DeferredEngine:
 
     ``open()`` builds and opens (raises what the build raises: a :class:`BadInput` for a source
     asked for by name and absent). ``close()`` is safe from any thread, before, during or after
-    ``open()``: an engine built after ``close()`` is closed at once and never opened.
+    ``open()``: an engine built after ``close()`` is closed at once and never opened; one being
+    opened is closed when its ``open()`` returns. After ``close()`` the engine's last snapshot
+    stays readable.
     """
+
+    #: The dashboard need not wait for open() to end before close(): see close().
+    closes_while_opening = True
 
     def __init__(self, build: Build) -> None:
         self._build = build
@@ -51,37 +56,59 @@ class DeferredEngine:
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._engine_closed = False
+        self._opener: threading.Thread | None = None  # the thread inside open(), while it is
+        self._open_finished = threading.Event()
+        self._open_finished.set()
 
     @property
     def built(self) -> Engine | None:
-        """The real engine once built (and then also opening or open), else None."""
+        """The real engine once built (then opening, open, or closed), else None."""
         return self._engine
 
     # -- life cycle ------------------------------------------------------------------------
 
     def open(self) -> None:
         with self._lock:
-            if self._closed:
+            if self._closed or self._opener is not None:
                 return
-        engine, close_extra = self._build(self._say)
-        with self._lock:
-            closed = self._closed
-            if not closed:
-                self._engine, self._close_extra = engine, close_extra
-                for listener in self._listeners:
-                    engine.add_listener(listener)
-        if closed:  # quit while building: nothing was measured, nothing to write
-            _close_quietly(engine.close, close_extra)
-            return
-        engine.open()
+            self._opener = threading.current_thread()
+            self._open_finished.clear()
+        try:
+            engine, close_extra = self._build(self._say)
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._engine, self._close_extra = engine, close_extra
+                    for listener in self._listeners:
+                        engine.add_listener(listener)
+            if closed:  # quit while building: nothing was measured, nothing to write
+                _close_quietly(engine.close, close_extra)
+                return
+            engine.open()
+        finally:
+            with self._lock:
+                self._opener = None
+                self._open_finished.set()
 
     def close(self) -> None:
+        """Closes the engine (the session written); from any thread, at any time, once."""
         with self._lock:
             self._closed = True
+            opening = self._opener is not None and self._engine is not None
+            mine = self._opener is threading.current_thread()
+        if opening and not mine:
+            # Engine.open and Engine.close must not overlap: the engine closes once open() is
+            # done. (While building there is nothing to wait for: open() closes what it builds
+            # and never opens it.)
+            self._open_finished.wait()
+        with self._lock:
+            if self._engine_closed or self._engine is None:
+                return
+            self._engine_closed = True
             engine, close_extra = self._engine, self._close_extra
-            self._engine = self._close_extra = None
-        if engine is not None:
-            _close_quietly(engine.close, close_extra)
+            self._close_extra = None
+        _close_quietly(engine.close, close_extra)
 
     def add_listener(self, listener: Listener) -> None:
         with self._lock:

@@ -30,9 +30,10 @@ from textual.events import Resize
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
+from textual.worker import Worker, WorkerState
 
 from carbontop.config import Settings
-from carbontop.errors import BadInput, CarbontopError
+from carbontop.errors import CarbontopError
 from carbontop.model import FinalStatus
 from carbontop.registry import WorkloadEntry
 from carbontop.tui.messages import Message
@@ -155,7 +156,7 @@ class CarbontopApp(App[int]):
         self._last_chart = float("-inf")
         self._snapshot: Any = None
         self._signals: list[int] = []
-        self.fatal_error: CarbontopError | None = None  # bad input found while opening
+        self.fatal_error: Exception | None = None  # the engine could not be built
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -206,17 +207,30 @@ class CarbontopApp(App[int]):
     def _open_engine(self) -> None:
         try:
             self.engine.open()
-        except BadInput as exc:  # e.g. --gpu-source jtop without jtop: one line, exit 2
-            log.error("%s", exc)
-            self.fatal_error = exc
-            with contextlib.suppress(RuntimeError):
-                self.call_from_thread(self.exit, exc.exit_code, exc.exit_code)
-        except Exception as exc:  # noqa: BLE001 - shown on screen, traceback in the log file
-            log.exception("the engine failed to open")
-            self._post(EngineOpened(str(exc) or type(exc).__name__))
+        except Exception as exc:  # noqa: BLE001 - one line for the user, traceback in the log
+            if getattr(self.engine, "built", self.engine) is None:
+                # The engine could not even be built (a source asked for by name and absent, a
+                # Prometheus port in use...): the dashboard could never measure, so it ends as
+                # `carbontop run` would, with one line and exit 2 (bad input) or 1.
+                if not isinstance(exc, CarbontopError):
+                    log.exception("the engine could not be built")
+                self.fatal_error = exc
+                code = exc.exit_code if isinstance(exc, CarbontopError) else 1
+                with contextlib.suppress(RuntimeError):
+                    self.call_from_thread(self.exit, code, code)
+            else:  # built, but opening failed: shown on screen, the app stays up
+                log.exception("the engine failed to open")
+                self._post(EngineOpened(str(exc) or type(exc).__name__))
         else:
             self._post(EngineOpened(None))
         finally:
+            self._open_done.set()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # An opening worker cancelled before it ran (the app ended at once) never reaches
+        # _open_engine's finally: close_engine must not wait for it.
+        if event.worker.group == "engine" and event.state in (WorkerState.CANCELLED,
+                                                              WorkerState.ERROR):
             self._open_done.set()
 
     def _engine_listener(self, level: str, text: str) -> None:
@@ -267,7 +281,7 @@ class CarbontopApp(App[int]):
         with self._close_lock:
             if self._engine_closed:
                 return
-            if self._open_started:
+            if self._open_started and not getattr(self.engine, "closes_while_opening", False):
                 self._open_done.wait(30.0)
             try:
                 self.engine.close()
@@ -284,7 +298,7 @@ class CarbontopApp(App[int]):
         self.refreshes += 1
         try:
             if snap is None:  # a DeferredEngine still opening its source
-                self.query_one(StatusBar).starting(STARTING_TEXT)
+                self.query_one(StatusBar).starting(STARTING_TEXT, self._state_note())
                 return
             self._show(snap)
         except NoMatches:  # a panel's parts are not mounted yet (start) or already gone (exit)
@@ -430,6 +444,9 @@ class CarbontopApp(App[int]):
             self.push_screen(HistoryScreen(self.settings.output_dir))
 
     def action_board(self) -> None:
+        if getattr(self.engine, "source", True) is None:
+            self._refuse("still opening the power source: try again in a second")
+            return
         if not isinstance(self.screen, BoardScreen):
             self.push_screen(BoardScreen(getattr(self.engine, "source", None)))
 
@@ -603,7 +620,7 @@ def build_dashboard_engine(settings: Settings, say: Callable[[str, str], None]
     except BaseException:
         engine.close()
         raise
-    silence_library_stderr()  # CodeCarbon and jtop are imported by now
+    silence_library_stderr()  # jtop and CodeCarbon's tracker module are imported by now
     if exporter is None:
         return engine, None
     say("info", f"Prometheus metrics on {exporter.url}")
@@ -612,6 +629,9 @@ def build_dashboard_engine(settings: Settings, say: Callable[[str, str], None]
 
 def _import_engine_modules() -> None:
     try:
+        from carbontop.cpu_ram import route_codecarbon_logging
+
+        route_codecarbon_logging()  # before CodeCarbon's import attaches its stderr handler
         import carbontop.engine  # noqa: F401
         from carbontop.results.schema import total_summary_columns
 

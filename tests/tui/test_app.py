@@ -245,6 +245,30 @@ async def test_first_frame_comes_before_the_source_opens(
         assert "g CO2e/kWh" in text(app, "#status-state")
 
 
+async def test_quit_while_the_source_opens_is_prompt_and_opens_nothing(
+        real_app: Callable[..., CarbontopApp]) -> None:
+    gate = threading.Event()
+    app = real_app(gate=gate)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.3)
+            assert app.engine.built is None
+            started = time.monotonic()
+            await pilot.press("q")  # no session: no question
+            await until(pilot, lambda: app.return_code is not None, 10, "the app to exit")
+            assert time.monotonic() - started < 5  # not the 30 s the build is held for
+        assert app.return_code == 0 and app.fatal_error is None
+    finally:
+        gate.set()  # the build goes on, sees the close, closes what it built
+    deadline = time.monotonic() + 30
+    while app.engine.built is None and not app.engine._open_finished.is_set() \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert app.engine._open_finished.wait(30)
+    assert app.engine.built is None  # built after the close: closed at once, never published
+    assert not (app.settings.output_dir / "total_summary.csv").exists()
+
+
 async def test_bad_input_found_while_opening_ends_the_app_with_exit_2(
         real_app: Callable[..., CarbontopApp]) -> None:
     # A Prometheus port that is taken is only found when the exporter starts, in the worker.

@@ -7,6 +7,8 @@ chosen by the test.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -86,7 +88,8 @@ def test_open_builds_then_measures_a_session(builds: Builds) -> None:
         assert (builds.settings.output_dir / "total_summary.csv").exists()
     finally:
         deferred.close()
-    assert builds.extra_closed == 1 and deferred.built is None
+    assert builds.extra_closed == 1 and deferred.built is builds.engines[0]  # kept, closed
+    assert builds.engines[0]._closed.is_set()
 
 
 def test_close_while_building_closes_what_was_built_and_never_opens_it(
@@ -106,3 +109,47 @@ def test_close_before_open_builds_nothing(builds: Builds) -> None:
     deferred.close()
     deferred.open()
     assert builds.calls == 0 and deferred.built is None
+
+
+def test_close_while_the_engine_opens_waits_then_closes_it(builds: Builds) -> None:
+    deferred = DeferredEngine(builds)
+    opener = threading.Thread(target=deferred.open)
+    opener.start()
+    deadline = time.monotonic() + 30
+    while deferred.built is None and time.monotonic() < deadline:  # built; Engine.open runs
+        time.sleep(0.01)
+    engine = deferred.built
+    assert engine is not None
+    deferred.close()  # from another thread, while CodeCarbon starts inside Engine.open
+    assert not opener.is_alive()  # close() waited for open() to return...
+    opener.join()
+    assert engine._closed.is_set()  # ...then closed the engine: no sampler left running
+    assert engine.cpu_ram is not None and not engine.cpu_ram.running
+    assert builds.extra_closed == 1
+    assert deferred.snapshot() is not None  # the last figures stay readable
+    deferred.close()  # once only
+    assert builds.extra_closed == 1
+
+
+def test_a_listener_added_after_the_build_hears_the_engine(builds: Builds) -> None:
+    deferred = DeferredEngine(builds)
+    deferred.open()
+    heard: list[tuple[str, str]] = []
+    try:
+        deferred.add_listener(lambda level, text: heard.append((level, text)))
+        assert deferred.built is not None
+        deferred.built._notify("a message from the engine")
+        assert any("a message from the engine" in text for _, text in heard)
+    finally:
+        deferred.close()
+
+
+def test_a_build_that_fails_leaves_nothing_open(settings: Settings) -> None:
+    def build(say: Callable[[str, str], None]) -> Any:
+        raise OSError("no such device")
+
+    deferred = DeferredEngine(build)
+    with pytest.raises(OSError, match="no such device"):
+        deferred.open()
+    assert deferred.built is None and deferred.snapshot() is None
+    deferred.close()

@@ -36,7 +36,10 @@ class StatusBar(Vertical):
             state += f" · [b $warning]{escape(note)}[/]"
         self.query_one("#status-state", Line).show(f"{state} · {fmt.intensity_text(snap)}")
 
-    def starting(self, what: str) -> None:
+    def starting(self, what: str, note: str | None = None) -> None:
         """Before the engine has its first snapshot: what is being opened."""
         self.query_one("#status-source", Line).show(f"[$text-muted]{escape(what)}[/]")
-        self.query_one("#status-state", Line).show(fmt.state_text(None, False))
+        state = fmt.state_text(None, False)
+        if note:
+            state += f" · [b $warning]{escape(note)}[/]"
+        self.query_one("#status-state", Line).show(state)
