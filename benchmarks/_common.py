@@ -270,18 +270,19 @@ class CpuSampler:
             getattr(t, "guest_nice", 0.0)
         return float(total - idle)
 
-    def _tree_s(self) -> float:
+    def _tree_s(self) -> tuple[float, float]:
+        """CPU seconds of the whole tree, and of its root process alone."""
         # Listing children scans /proc (~3 ms): done once a second; never for this process.
         if not self._self_is_root and (self._n % 4 == 0 or not self._tree):
             try:
                 root = self._procs.setdefault(self.root_pid, psutil.Process(self.root_pid))
                 self._tree = [root] + root.children(recursive=True)
             except psutil.Error:
-                return float("nan")
+                return float("nan"), float("nan")
         elif self._self_is_root and not self._tree:
             self._tree = [psutil.Process(self.root_pid)]
         self._n += 1
-        total = 0.0
+        total = root_s = 0.0
         for proc in self._tree:
             known = self._procs.setdefault(proc.pid, proc)
             try:
@@ -289,12 +290,15 @@ class CpuSampler:
             except psutil.Error:
                 continue
             total += times.user + times.system
-        return total
+            if proc.pid == self.root_pid:
+                root_s = times.user + times.system
+        return total, root_s
 
     def _run(self) -> None:
         while True:
             mine = 0.0 if self._self_is_root else time.process_time()
-            self.samples.append((time.time(), self._busy_s(), self._tree_s(), mine))
+            tree, root = self._tree_s()
+            self.samples.append((time.time(), self._busy_s(), tree, mine, root))
             if self._stop.wait(self.period_s):
                 return
 
@@ -302,16 +306,29 @@ class CpuSampler:
         self._stop.set()
         self._thread.join(2.0)
 
+    def _edges(self, t0: float, t1: float) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        inside = [s for s in self.samples if t0 <= s[0] <= t1 and s[2] == s[2]]
+        return (inside[0], inside[-1]) if len(inside) >= 2 else None
+
     def cores(self, t0: float, t1: float) -> tuple[float | None, float | None]:
         """(foreign cores, the tree's cores) between ``t0`` and ``t1`` (unix seconds)."""
-        inside = [s for s in self.samples if t0 <= s[0] <= t1 and s[2] == s[2]]
-        if len(inside) < 2:
+        edges = self._edges(t0, t1)
+        if edges is None:
             return None, None
-        (ta, busy_a, tree_a, self_a), (tb, busy_b, tree_b, self_b) = inside[0], inside[-1]
+        (ta, busy_a, tree_a, self_a, _), (tb, busy_b, tree_b, self_b, _) = edges
         dt = tb - ta
         tree = tree_b - tree_a
         foreign = (busy_b - busy_a) - tree - (self_b - self_a)
         return max(0.0, foreign) / dt, tree / dt
+
+    def root_cores(self, t0: float, t1: float) -> float | None:
+        """Cores used by the root process alone (not its children) between ``t0`` and ``t1``:
+        for ``carbontop run``, the monitor without its workload child."""
+        edges = self._edges(t0, t1)
+        if edges is None:
+            return None
+        (ta, *_, root_a), (tb, *_, root_b) = edges
+        return (root_b - root_a) / (tb - ta)
 
 
 # -- a pseudo-terminal -----------------------------------------------------------------------

@@ -124,8 +124,10 @@ def run_carbontop(workload: str, duration_s: float, warmup_s: float, sandbox: Sa
     window = summary.get("window") or {}
     foreign, own = (sampler.cores(window["start_unix_s"], window["end_unix_s"])
                     if window else (None, None))
+    monitor = sampler.root_cores(window["start_unix_s"], window["end_unix_s"]) if window \
+        else None
     return {"side": "carbontop", "exit": proc.returncode, "units": summary["units"],
-            "foreign_cores": foreign, "own_cores": own,
+            "foreign_cores": foreign, "own_cores": own, "monitor_cores": monitor,
             "window_s": summary["window_duration_s"],
             "throughput_per_s": summary["throughput_per_s"], "wall_s": wall,
             "summary": summary}
@@ -312,7 +314,9 @@ def run(quick: bool = False, pairs: int | None = None, duration_s: float | None 
             continue
         summary.append({"workload": workload, "unit_per_s": "GFLOP/s" if workload == "matmul"
                         else "images/s", "bare": stats(bare), "carbontop": stats(under),
-                        "ratio": stats(ratios), "ratio_quiet": stats(quiet) if quiet else None})
+                        "ratio": stats(ratios), "ratio_quiet": stats(quiet) if quiet else None,
+                        "monitor_cores": _stats_or_none(
+                            [r.get("monitor_cores") for r in mine if r["side"] == "carbontop"])})
     return {"benchmark": "perturbation", "machine": machine_info(),
             "command": "python -m benchmarks.perturbation" + (" --quick" if quick else ""),
             "settings": {"pairs": pairs, "duration_s": duration_s, "warmup_s": warmup_s,
@@ -330,11 +334,14 @@ def table(result: dict[str, Any]) -> str:
                      f"**{r['median']:.3f}**", f"{r['q1']:.3f}–{r['q3']:.3f}",
                      f"{r['min']:.3f}–{r['max']:.3f}",
                      f"{q['median']:.3f} ({q['min']:.3f}–{q['max']:.3f}, n={q['n']})" if q
-                     else "none quiet"])
+                     else "none quiet",
+                     f"{100 * s['monitor_cores']['median']:.2f} %" if s.get("monitor_cores")
+                     else "n/a"])
     quiet = result["settings"].get("quiet_below_foreign_cores", QUIET_CORES)
     text = markdown_table(["workload", "bare, median", "under carbontop, median", "pairs",
                            "ratio, median", "ratio IQR", "ratio min–max",
-                           f"quiet pairs (others < {quiet:g} core): ratio median (min–max)"],
+                           f"quiet pairs (others < {quiet:g} core): ratio median (min–max)",
+                           "carbontop's own CPU in the window (one core)"],
                           rows)
     toggles = result.get("toggled") or []
     if toggles:
@@ -370,14 +377,79 @@ def verdicts(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def _stats_or_none(values: list[Any]) -> dict[str, float] | None:
+    known = [v for v in values if v is not None]
+    return stats(known) if known else None
+
+
+def sources(reps: int, workloads: tuple[str, ...] = WORKLOADS, duration_s: float = 5.0,
+            warmup_s: float = 2.0) -> dict[str, Any]:
+    """Separate runs, three ways, interleaved: the bare child, ``carbontop run --demo`` and
+    ``carbontop run --gpu-source none``; with carbontop's own CPU (without its child) in the
+    measured window. Says whether a gap between bare and carbontop comes from the monitor's work
+    (then it grows with the monitor's CPU and with the simulated board) or from run-to-run
+    variance."""
+    sandbox = Sandbox()
+    raw: list[dict[str, Any]] = []
+    sides = {"bare": None, "carbontop --demo": ("--demo",),
+             "carbontop --gpu-source none": ("--gpu-source", "none")}
+    try:
+        for i in range(reps):
+            for workload in workloads:
+                order = list(sides) if i % 2 == 0 else list(reversed(sides))
+                for side in order:
+                    source = sides[side]
+                    got = run_bare(workload, duration_s, warmup_s, sandbox) if source is None \
+                        else run_carbontop(workload, duration_s, warmup_s, sandbox, source=source)
+                    got.pop("summary", None)
+                    got.pop("t_window_unix_s", None)
+                    raw.append({"rep": i, "workload": workload, "way": side, **got})
+                    print(f"  {i} {workload:14} {side:28} {got['throughput_per_s']:.2f}"
+                          + (f"  monitor {100 * got['monitor_cores']:.2f} %"
+                             if got.get("monitor_cores") is not None else ""),
+                          file=sys.stderr, flush=True)
+    finally:
+        sandbox.cleanup()
+    summary = []
+    for workload in workloads:
+        for side in sides:
+            mine = [r for r in raw if r["workload"] == workload and r["way"] == side]
+            summary.append({"workload": workload, "way": side,
+                            "throughput": stats([r["throughput_per_s"] for r in mine]),
+                            "monitor_cores": _stats_or_none([r.get("monitor_cores")
+                                                             for r in mine])})
+    return {"benchmark": "perturbation-sources", "machine": machine_info(),
+            "command": f"python -m benchmarks.perturbation --sources {reps}",
+            "settings": {"reps": reps, "duration_s": duration_s, "warmup_s": warmup_s},
+            "summary": summary, "raw": raw}
+
+
+def sources_table(result: dict[str, Any]) -> str:
+    rows = [[s["workload"], s["way"], f"{s['throughput']['median']:.2f}",
+             f"{s['throughput']['min']:.2f}–{s['throughput']['max']:.2f}", s["throughput"]["n"],
+             f"{100 * s['monitor_cores']['median']:.2f} %" if s["monitor_cores"] else "-"]
+            for s in result["summary"]]
+    return markdown_table(["workload", "run", "throughput, median", "min–max", "runs",
+                           "carbontop's own CPU in the window"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pairs", type=int)
     parser.add_argument("--duration", type=float, help="measured seconds per run")
     parser.add_argument("--cycles", type=int, help="monitor on/off cycles per workload")
+    parser.add_argument("--sources", type=int, metavar="N",
+                        help="only the three-way comparison (bare, --demo, --gpu-source none), "
+                             "N interleaved rounds; results in perturbation-sources.json")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
+    if args.sources:
+        three = sources(args.sources, duration_s=args.duration or 5.0)
+        if not args.no_save:
+            save_json("perturbation-sources", three)
+        print(sources_table(three))
+        return
     result = run(args.quick, pairs=args.pairs, duration_s=args.duration, cycles=args.cycles)
     if not args.no_save:
         save_json("perturbation", result)

@@ -82,6 +82,19 @@ def test_perturbation_pair(sandbox: Sandbox) -> None:
     assert under["summary"]["status"] == "finished"
 
 
+def test_cpu_sampler_splits_the_monitor_from_its_child() -> None:
+    from benchmarks._common import CpuSampler
+
+    sampler = CpuSampler.__new__(CpuSampler)  # no thread: samples given here
+    # (t, machine busy s, tree s, this process s, root alone s)
+    sampler.samples = [(100.0, 50.0, 10.0, 1.0, 2.0), (101.0, 50.9, 10.6, 1.1, 2.01),
+                       (102.0, 52.0, 11.9, 1.2, 2.02)]
+    foreign, tree = sampler.cores(100.0, 102.0)
+    assert tree == pytest.approx(0.95) and foreign == pytest.approx(0.0)
+    assert sampler.root_cores(100.0, 102.0) == pytest.approx(0.01)
+    assert sampler.root_cores(100.5, 101.5) is None  # one sample: no rate
+
+
 def test_toggle_units_interpolation() -> None:
     log = perturbation.EventLog.__new__(perturbation.EventLog)  # no thread: events given here
     log.events = [{"kind": "phase", "phase": "measuring", "t_unix_s": 10.0},
