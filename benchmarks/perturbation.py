@@ -366,8 +366,9 @@ def verdicts(result: dict[str, Any]) -> list[str]:
     for s in result["summary"]:
         med = s["ratio"]["median"]
         ok = "met" if med >= TARGET_RATIO else "MISSED"
-        out.append(f"{s['workload']}: throughput ratio {med:.3f} over {s['ratio']['n']} run "
-                   f"pairs (target >= {TARGET_RATIO}): {ok}")
+        out.append(f"{s['workload']}: throughput ratio {med:.3f} over {s['ratio']['n']} separate "
+                   f"run pairs (IQR {s['ratio']['q1']:.3f}-{s['ratio']['q3']:.3f}; target >= "
+                   f"{TARGET_RATIO}): {ok}")
     for t in result.get("toggled") or []:
         if t["ratio"]:
             med = t["ratio"]["median"]
