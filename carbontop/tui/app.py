@@ -604,37 +604,20 @@ def run_dashboard(settings: Settings) -> int:
 
 
 def build_dashboard_engine(settings: Settings, say: Callable[[str, str], None]
-                  ) -> tuple[Any, Callable[[], None] | None]:
+                           ) -> tuple[Any, Callable[[], None] | None]:
     """The dashboard's engine and its Prometheus exporter (``--prometheus-port``), built in
     the app's opening worker."""
     from carbontop.cli import build_engine, start_metrics
     from carbontop.logs import silence_library_stderr
 
-    # Opening the source mostly waits (the simulated AGX Orin 0.57 s, of which 0.07 s CPU):
-    # the engine's and CodeCarbon's imports (~0.2 s CPU) run beside it instead of after it.
-    threading.Thread(target=_import_engine_modules, name="carbontop-imports",
-                     daemon=True).start()
     engine = build_engine(settings)
     try:
         exporter = start_metrics(engine, settings)
     except BaseException:
         engine.close()
         raise
-    silence_library_stderr()  # jtop and CodeCarbon's tracker module are imported by now
+    silence_library_stderr()  # CodeCarbon and jtop are imported by now
     if exporter is None:
         return engine, None
     say("info", f"Prometheus metrics on {exporter.url}")
     return engine, exporter.close
-
-
-def _import_engine_modules() -> None:
-    try:
-        from carbontop.cpu_ram import route_codecarbon_logging
-
-        route_codecarbon_logging()  # before CodeCarbon's import attaches its stderr handler
-        import carbontop.engine  # noqa: F401
-        from carbontop.results.schema import total_summary_columns
-
-        total_summary_columns()  # imports CodeCarbon's EmissionsData
-    except Exception:  # noqa: BLE001 - only a head start: build_engine imports them anyway
-        log.debug("import ahead failed", exc_info=True)

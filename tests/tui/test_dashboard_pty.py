@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks._common import PtyProcess
+from benchmarks.startup import MENU_MARKER as MENU
+from benchmarks.startup import READY_MARKER as READY
 
-MENU = "Square GEMM"  # matmul's description: the workload menu is drawn
 STARTING = "opening the power source"  # the status line while the engine is being built
-READY = "idle · "  # the state line once the source and CodeCarbon run
 
 
 @pytest.fixture
