@@ -59,7 +59,7 @@ def samples(n: int, t0_unix: float = 1.7e9) -> Iterator[PowerSample]:
         level = 0.5 + 0.5 * math.sin(t / 30.0)
         rails = tuple((name, round(idle + (peak - idle) * level, 3)) for name, idle, peak in RAILS)
         by_name = dict(rails)
-        yield PowerSample(t_sensor_s=4242.0 + t, t_unix_s=t0_unix + t,
+        yield PowerSample(t_s=4242.0 + t, t_sensor_s=4242.0 + t, t_unix_s=t0_unix + t,
                           gpu_w=by_name["VDD_GPU_SOC"], board_w=sum(w for _, w in rails),
                           board_basis=BoardBasis.SUM_OF_RAILS, cpu_rail_w=by_name["VDD_CPU_CV"],
                           gpu_load_pct=round(100 * level, 1), rails_w=rails)

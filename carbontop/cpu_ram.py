@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from carbontop.carbon import CarbonIntensity, world_average
+from carbontop.clock import session_time_s
 from carbontop.model import CpuRamReading, Provenance
 
 log = logging.getLogger(__name__)
@@ -625,6 +626,7 @@ class CpuRamTracker:
             watts = self._last_w
         self._last_w = watts
         reading = CpuRamReading(
+            t_s=session_time_s(),
             t_unix_s=time.time(),
             duration_s=duration,
             cpu_energy_kwh=cpu_kwh,

@@ -110,16 +110,16 @@ class WindowMeter:
             if edge is not None:
                 self.add_sample(edge, counted=False)
         if self.info.has_energy_counter:
-            self._gpu.add(s.t_sensor_s, s.gpu_counter_j, counted)
+            self._gpu.add(s.t_s, s.gpu_counter_j, counted)
         else:
-            self._gpu.add(s.t_sensor_s, s.gpu_w, counted)
+            self._gpu.add(s.t_s, s.gpu_w, counted)
         # A board figure whose basis changed for one tick (input read failed, jtop fell back to
         # the sum) is not the same quantity: count that tick as unmeasured.
         board_w = s.board_w if s.board_basis is self.info.board_basis else None
         if self.info.board_basis is not None:
-            self._board.add(s.t_sensor_s, board_w, counted)
+            self._board.add(s.t_s, board_w, counted)
         if self.info.cpu_rail is not None:
-            self._cpu_rail.add(s.t_sensor_s, s.cpu_rail_w, counted)
+            self._cpu_rail.add(s.t_s, s.cpu_rail_w, counted)
         self.last_sample = s
 
     def start_from(self, previous: PowerSample | None) -> None:
@@ -194,7 +194,8 @@ def _held_at(s: PowerSample, t_unix_s: float) -> PowerSample | None:
     if s.gpu_counter_j is not None:
         counter = s.gpu_counter_j + max(0.0, s.gpu_w or 0.0) * dt
     return PowerSample(
-        t_sensor_s=s.t_sensor_s + dt, t_unix_s=t_unix_s, gpu_w=s.gpu_w, board_w=s.board_w,
+        t_s=s.t_s + dt, t_sensor_s=(s.t_sensor_s or 0.0) + dt, t_unix_s=t_unix_s,
+        gpu_w=s.gpu_w, board_w=s.board_w,
         board_basis=s.board_basis, board_rail=s.board_rail, cpu_rail_w=s.cpu_rail_w,
         gpu_load_pct=s.gpu_load_pct, gpu_counter_j=counter, rails_w=s.rails_w,
     )
@@ -210,12 +211,14 @@ def _interpolated_at(a: PowerSample, b: PowerSample, t_unix_s: float) -> PowerSa
     if span <= 0 or not a.t_unix_s < t_unix_s < b.t_unix_s:
         return None
     f = (t_unix_s - a.t_unix_s) / span
-    t_sensor = a.t_sensor_s + f * (b.t_sensor_s - a.t_sensor_s)
-    if not a.t_sensor_s < t_sensor < b.t_sensor_s:
+    a_sensor, b_sensor = a.t_sensor_s or 0.0, b.t_sensor_s or 0.0
+    t_sensor = a_sensor + f * (b_sensor - a_sensor)
+    if not a_sensor < t_sensor < b_sensor:
         return None
     same_basis = a.board_basis is b.board_basis
     return PowerSample(
-        t_sensor_s=t_sensor, t_unix_s=t_unix_s, gpu_w=_lerp(a.gpu_w, b.gpu_w, f),
+        t_s=a.t_s + f * (b.t_s - a.t_s), t_sensor_s=t_sensor, t_unix_s=t_unix_s,
+        gpu_w=_lerp(a.gpu_w, b.gpu_w, f),
         board_w=_lerp(a.board_w, b.board_w, f) if same_basis else None,
         board_basis=b.board_basis, board_rail=b.board_rail,
         cpu_rail_w=_lerp(a.cpu_rail_w, b.cpu_rail_w, f), gpu_load_pct=b.gpu_load_pct,

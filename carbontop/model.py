@@ -39,12 +39,15 @@ class Provenance(str, Enum):
 class PowerSample:
     """One reading of a power source.
 
-    ``t_sensor_s`` is the sensor's own clock (jtop: the service's uptime when it sampled; NVML and
-    the no-GPU source: ``time.monotonic()``). It is the only clock used for integration.
+    ``t_s`` is when the power was read, on the session clock (``carbontop.clock``): the only clock
+    used for integration and window edges. ``t_unix_s`` labels the row. ``t_sensor_s`` is the
+    sensor's own stamp where it has one (jtop: the service's uptime), kept for the log and for
+    dropping repeated samples.
     """
 
-    t_sensor_s: float
+    t_s: float
     t_unix_s: float
+    t_sensor_s: float | None = None
     gpu_w: float | None = None
     board_w: float | None = None
     board_basis: BoardBasis | None = None
@@ -91,8 +94,12 @@ class SourceStatus:
 
 @dataclass(frozen=True)
 class CpuRamReading:
-    """One CodeCarbon measurement interval (energies are deltas over ``duration_s``)."""
+    """One CodeCarbon measurement interval (energies are deltas over ``duration_s``).
 
+    ``t_s`` is the interval's end on the session clock; ``t_unix_s`` only labels it.
+    """
+
+    t_s: float
     t_unix_s: float
     duration_s: float
     cpu_energy_kwh: float
@@ -135,3 +142,5 @@ class ProgressEvent:
     flops: float | None = None  # cumulative floating point operations in the current phase
     message: str = ""
     info: dict[str, str] = field(default_factory=dict)
+    # When it happened on the session clock, stamped by the writer; None: when it was read.
+    t_s: float | None = None

@@ -58,6 +58,7 @@ def parse_event(line: bytes | str) -> ProgressEvent | None:
             flops=_opt_float(data.get("flops")),
             message=str(data.get("message") or ""),
             info={str(key): str(value) for key, value in dict(info).items()},
+            t_s=_opt_float(data.get("t_s")),
         )
     except (ValueError, TypeError) as exc:
         log.warning("ignoring a bad event line from the workload (%s): %.200r", exc, line)

@@ -40,6 +40,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
+from carbontop.clock import session_time_s
 from carbontop.errors import BadInput, CarbontopError
 from carbontop.model import Phase, ProgressEvent
 from workloads.base import Step, Workload
@@ -117,6 +118,7 @@ class EventWriter:
         event = ProgressEvent(
             kind=kind,
             t_unix_s=time.time(),
+            t_s=session_time_s(),
             phase=phase,
             units=units,
             unit=self.unit if units is not None else None,

@@ -28,6 +28,7 @@ from typing import Any
 
 from carbontop import boards
 from carbontop.board_state import BoardState, BoardWatch
+from carbontop.clock import session_time_s
 from carbontop.errors import BadInput, CarbontopError
 from carbontop.model import BoardBasis, PowerSample, SourceInfo, SourceStatus
 from carbontop.sources.base import SourceEvent, SourceSink, SourceUnavailable, deliver
@@ -786,6 +787,7 @@ class JtopSource:
                 self._basis_warned = True
             board_w = None
         return PowerSample(
+            t_s=session_time_s(),
             t_sensor_s=t_sensor,
             t_unix_s=time.time(),
             gpu_w=by_name.get(info.gpu_rail) if info.gpu_rail else None,

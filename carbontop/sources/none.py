@@ -73,6 +73,7 @@ class NoneSource:
                 if self._stop.is_set() or sink is None:
                     return
                 try:
-                    sink(PowerSample(t_sensor_s=time.monotonic(), t_unix_s=time.time()))
+                    now = time.monotonic()
+                    sink(PowerSample(t_s=now, t_sensor_s=now, t_unix_s=time.time()))
                 except Exception:  # a broken sink must not kill the source
                     logger.exception("power sink failed on a heartbeat")

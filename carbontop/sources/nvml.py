@@ -268,6 +268,7 @@ class NvmlSource:
                     loads.append(float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu))
             load = sum(loads) / len(loads) if loads else None
         return PowerSample(
+            t_s=t_sensor,
             t_sensor_s=t_sensor,
             t_unix_s=t_unix,
             gpu_w=power_w,

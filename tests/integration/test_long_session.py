@@ -66,7 +66,7 @@ def test_24_hours_at_10_hz(tmp_path: Path) -> None:
         clock_now[0] = 1_000_000.0 + i / RATE_HZ
         # 8 W GPU and 12 W board, +4 W on every other hour
         extra = 4.0 if (i // (3600 * RATE_HZ)) % 2 else 0.0
-        source.sink(PowerSample(t_sensor_s=t, t_unix_s=clock_now[0], gpu_w=8.0 + extra,
+        source.sink(PowerSample(t_s=t, t_sensor_s=t, t_unix_s=clock_now[0], gpu_w=8.0 + extra,
                                 board_w=12.0 + extra, board_basis=BoardBasis.INPUT_RAIL,
                                 board_rail="VDD_IN"))
         if i % 1000 == 999:

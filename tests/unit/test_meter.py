@@ -51,7 +51,7 @@ def test_no_gpu_is_cpu_and_ram() -> None:
 
 def sample(t: float, gpu: float, board: float, basis: BoardBasis = BoardBasis.INPUT_RAIL
            ) -> PowerSample:
-    return PowerSample(t_sensor_s=t, t_unix_s=1000.0 + t, gpu_w=gpu, board_w=board,
+    return PowerSample(t_s=t, t_sensor_s=t, t_unix_s=1000.0 + t, gpu_w=gpu, board_w=board,
                        board_basis=basis, board_rail="VDD_IN")
 
 
@@ -69,10 +69,10 @@ def test_window_uses_board_only_while_its_basis_holds() -> None:
 
 def test_codecarbon_interval_is_prorated_at_window_edges() -> None:
     m = WindowMeter(DESKTOP, start_unix_s=1000.5)
-    m.add_cpu_ram(CpuRamReading(t_unix_s=1001.0, duration_s=1.0, cpu_energy_kwh=2.0,
+    m.add_cpu_ram(CpuRamReading(t_s=1001.0, t_unix_s=1001.0, duration_s=1.0, cpu_energy_kwh=2.0,
                                 ram_energy_kwh=1.0, cpu_w=0, ram_w=0))
     m.close(1001.75)
-    m.add_cpu_ram(CpuRamReading(t_unix_s=1002.0, duration_s=1.0, cpu_energy_kwh=2.0,
+    m.add_cpu_ram(CpuRamReading(t_s=1002.0, t_unix_s=1002.0, duration_s=1.0, cpu_energy_kwh=2.0,
                                 ram_energy_kwh=1.0, cpu_w=0, ram_w=0))
     totals = m.totals(1002.0)
     assert totals.cpu_kwh == pytest.approx(1.0 + 1.5)
@@ -81,8 +81,8 @@ def test_codecarbon_interval_is_prorated_at_window_edges() -> None:
 
 def test_window_holds_last_sample_to_its_edges() -> None:
     m = WindowMeter(DESKTOP, start_unix_s=1000.5)
-    m.start_from(PowerSample(t_sensor_s=0.0, t_unix_s=1000.0, gpu_w=10.0))
-    m.add_sample(PowerSample(t_sensor_s=1.0, t_unix_s=1001.0, gpu_w=10.0))
+    m.start_from(PowerSample(t_s=0.0, t_sensor_s=0.0, t_unix_s=1000.0, gpu_w=10.0))
+    m.add_sample(PowerSample(t_s=1.0, t_sensor_s=1.0, t_unix_s=1001.0, gpu_w=10.0))
     m.close(1001.5)
     assert m.totals(1001.5).gpu_kwh == pytest.approx(10.0 / 3.6e6)  # 1 s at 10 W
 
@@ -94,7 +94,7 @@ def test_window_edges_between_samples_give_exactly_the_window(counter: bool) -> 
         gpu_scope=Scope.GPU_ONLY, interval_s=1.0, has_energy_counter=True)
 
     def at(t: float) -> PowerSample:
-        return PowerSample(t_sensor_s=t, t_unix_s=1000.0 + t, gpu_w=10.0,
+        return PowerSample(t_s=t, t_sensor_s=t, t_unix_s=1000.0 + t, gpu_w=10.0,
                            gpu_counter_j=10.0 * t if counter else None)
 
     m = WindowMeter(info, start_unix_s=1000.9)
