@@ -36,11 +36,12 @@ from benchmarks._common import (
     stats,
 )
 from carbontop.carbon import co2_kg, world_average
-from carbontop.meter import WindowMeter
+from carbontop.meter import Traces, WindowMeter
 from carbontop.model import BoardBasis, PowerSample, Scope, SourceInfo
 from carbontop.results.store import ResultStore
 
 RATE_HZ = 10.0
+T0_S = 4242.0  # the replayed samples start here on the session clock
 DAY_SAMPLES = 864_000
 HISTORY_POINTS = 6001  # the engine's live chart history at 0.1 s (600 s)
 RAILS = (("VDD_CPU_CV", 0.8, 12.0), ("VDD_GPU_SOC", 2.4, 30.0), ("VDDQ_VDD2_1V8AO", 0.6, 3.2),
@@ -59,7 +60,7 @@ def samples(n: int, t0_unix: float = 1.7e9) -> Iterator[PowerSample]:
         level = 0.5 + 0.5 * math.sin(t / 30.0)
         rails = tuple((name, round(idle + (peak - idle) * level, 3)) for name, idle, peak in RAILS)
         by_name = dict(rails)
-        yield PowerSample(t_s=4242.0 + t, t_sensor_s=4242.0 + t, t_unix_s=t0_unix + t,
+        yield PowerSample(t_s=T0_S + t, t_sensor_s=T0_S + t, t_unix_s=t0_unix + t,
                           gpu_w=by_name["VDD_GPU_SOC"], board_w=sum(w for _, w in rails),
                           board_basis=BoardBasis.SUM_OF_RAILS, cpu_rail_w=by_name["VDD_CPU_CV"],
                           gpu_load_pct=round(100 * level, 1), rails_w=rails)
@@ -70,8 +71,9 @@ class Pipeline:
 
     def __init__(self, directory: Path, t0_unix: float = 1.7e9) -> None:
         self.store = ResultStore(directory, fallback_dir=directory / "fallback")
-        self.whole = WindowMeter(INFO, t0_unix, cpu_ram_available=True)
-        self.window = WindowMeter(INFO, t0_unix, cpu_ram_available=True)
+        self.traces = Traces(INFO)
+        self.whole = WindowMeter(self.traces, T0_S, t0_unix)
+        self.window = WindowMeter(self.traces, T0_S, t0_unix)
         self.history: deque[tuple[float, float | None, float | None]] = deque(
             maxlen=HISTORY_POINTS)
         self.intensity = world_average()
@@ -79,21 +81,23 @@ class Pipeline:
         self._count = 0
 
     def add(self, s: PowerSample) -> None:
-        self.whole.add_sample(s)
-        self.window.add_sample(s)
+        self.traces.add_sample(s)
+        self.whole.settle()
+        self.window.settle()
         self.history.append((s.t_unix_s, s.gpu_w, s.board_w))
-        gpu_kwh = self.whole.gpu_energy_kwh()
+        gpu_kwh = self.whole.gpu_energy_kwh(s.t_s)
         self.store.add_sample(s, INFO, "bench-run", "matmul", "measuring", gpu_kwh,
                               co2_kg(gpu_kwh, self.intensity))
         self._count += 1
         if self._count % self._per_flush == 0:
             self.store.flush_all(final=False)
 
-    def finish(self, t_end_unix: float) -> dict[str, Any]:
-        self.whole.close(t_end_unix)
-        self.window.close(t_end_unix)
+    def finish(self, t_end_s: float, t_end_unix: float) -> dict[str, Any]:
+        for meter in (self.whole, self.window):
+            meter.close(t_end_s, t_end_unix)
+            meter.finish()
         self.store.flush_all(final=True)
-        totals = self.whole.totals(t_end_unix)
+        totals = self.whole.totals(t_end_s)
         return {"gpu_kwh": totals.gpu_kwh, "board_kwh": totals.board_kwh,
                 "gpu_samples": totals.gpu_samples, "unmeasured_s": totals.unmeasured_s,
                 "csv_bytes": self.store.gpu_log.path.stat().st_size}
@@ -107,7 +111,7 @@ def throughput(n: int, directory: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     for s in made:
         pipe.add(s)
-    out = pipe.finish(made[-1].t_unix_s + 0.1)
+    out = pipe.finish(made[-1].t_s + 0.1, made[-1].t_unix_s + 0.1)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
@@ -119,12 +123,14 @@ def parts(n: int, directory: Path) -> dict[str, float]:
     """Microseconds per sample of each step alone (integration, row, CSV flush)."""
     made = list(samples(n))
     out: dict[str, float] = {}
-    meter = WindowMeter(INFO, 1.7e9)
+    traces = Traces(INFO)
+    meter = WindowMeter(traces, T0_S, 1.7e9)
     t0 = time.perf_counter()
     for s in made:
-        meter.add_sample(s)
-        meter.gpu_energy_kwh()
-    out["WindowMeter.add_sample + gpu_energy_kwh (one window)"] = (
+        traces.add_sample(s)
+        meter.settle()
+        meter.gpu_energy_kwh(s.t_s)
+    out["Traces.add_sample + settle + gpu_energy_kwh (one window)"] = (
         1e6 * (time.perf_counter() - t0) / n)
     store = ResultStore(directory / "parts", fallback_dir=directory / "fallback")
     co2 = co2_kg(1e-5, world_average())
@@ -167,7 +173,7 @@ def replay(n: int, directory: Path, trace: bool) -> dict[str, Any]:
         if i % (n // 8 or 1) == 0:
             rss_marks.append(_rss_bytes())
     assert last is not None
-    out = pipe.finish(last.t_unix_s + 0.1)
+    out = pipe.finish(last.t_s + 0.1, last.t_unix_s + 0.1)
     wall = time.perf_counter() - t0
     result = {"samples": n, "wall_s": wall, "samples_per_s": n / wall, "rss_start_bytes": rss0,
               "rss_end_bytes": _rss_bytes(), "hwm_start_bytes": hwm0, "hwm_end_bytes": _hwm_bytes(),

@@ -23,11 +23,14 @@ GPU_RAILS: tuple[tuple[str, Scope], ...] = (
 )
 
 # CPU rails. VDD_CPU_CV (AGX Orin) also carries the CV accelerators (DLA, PVA): it is "CPU+CV",
-# still the best CPU measurement on that board. VDD_CPU_SOC_MSS (Thor) is CPU+SOC and is left out.
-CPU_RAILS: tuple[str, ...] = ("POM_5V_CPU", "VDD_CPU_CV", "CPU", "VDD_SYS_CPU", "VDD_CPU")
+# still the best CPU measurement on that board. VDD_CPU_SOC_MSS (Thor) is CPU+SOC+MSS: used in
+# place of CodeCarbon's CPU estimate for what it holds, and named so.
+CPU_RAILS: tuple[str, ...] = (
+    "POM_5V_CPU", "VDD_CPU_CV", "CPU", "VDD_SYS_CPU", "VDD_CPU", "VDD_CPU_SOC_MSS")
 
 # CPU rails whose figure contains more than the CPU, with what it contains.
-CPU_RAIL_SCOPES: dict[str, str] = {"VDD_CPU_CV": "CPU+CV shared"}
+CPU_RAIL_SCOPES: dict[str, str] = {"VDD_CPU_CV": "CPU+CV shared",
+                                   "VDD_CPU_SOC_MSS": "CPU+SOC+MSS shared"}
 
 # Module input rails, in jtop's own order of preference. jtop moves the one it finds out of
 # ``power['rail']`` into ``power['tot']`` and sets ``tot['name']``.
@@ -64,6 +67,18 @@ def input_rail(rails: Iterable[str]) -> str | None:
         if name in names:
             return name
     return None
+
+
+# Input rails that measure the carrier board's input rather than the module's (Thor's INA238):
+# extra loads on the carrier are inside, so they never compare with another board's VDD_IN.
+CARRIER_INPUT_RAILS: frozenset[str] = frozenset({"VIN"})
+
+
+def input_rail_label(name: str | None) -> str:
+    """How a board figure from input rail ``name`` is named: module or carrier input."""
+    if name in CARRIER_INPUT_RAILS:
+        return f"carrier board input {name}"
+    return f"board input rail {name}"
 
 
 def is_input_rail(name: str | None) -> bool:

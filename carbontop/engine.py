@@ -20,9 +20,10 @@ from typing import Any
 
 from carbontop.board_lock import BoardLock
 from carbontop.carbon import CarbonIntensity, co2_kg
+from carbontop.clock import session_time_s
 from carbontop.config import Settings
 from carbontop.errors import CarbontopError
-from carbontop.meter import WindowMeter, WindowTotals
+from carbontop.meter import Traces, WindowMeter, WindowTotals
 from carbontop.model import (
     CpuRamReading,
     FinalStatus,
@@ -35,6 +36,7 @@ from carbontop.model import (
 from carbontop.results.store import ResultStore
 from carbontop.sources.base import PowerSource, SourceEvent
 from carbontop.summary import Baseline, Efficiency, SessionSummary
+from carbontop.units import J_PER_KWH
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ class _Session:
     whole: WindowMeter
     window: WindowMeter | None = None
     phase: Phase = Phase.LOADING
-    measuring_started_unix_s: float | None = None
+    measuring_started_s: float | None = None  # session clock
     units: float | None = None
     unit: str | None = None
     flops: float | None = None
@@ -153,7 +155,10 @@ class Engine:
                  cpu_ram: Any | None = None, sim_load: Any | None = None,
                  clock: Callable[[], float] = time.time,
                  runner_factory: Callable[..., Any] | None = None,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None,
+                 monotonic: Callable[[], float] = session_time_s) -> None:
+        """``clock`` is the wall clock (it only labels rows); ``monotonic`` is the session
+        clock every edge, duration and integral uses (carbontop/clock.py)."""
         self.settings = settings
         self.source = source
         self.info: SourceInfo = source.info
@@ -161,6 +166,8 @@ class Engine:
         self.cpu_ram = cpu_ram
         self.sim_load = sim_load
         self.clock = clock
+        self.monotonic = monotonic
+        self.traces = Traces(self.info)
         self._runner_factory = runner_factory
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
@@ -173,7 +180,7 @@ class Engine:
         self._session: _Session | None = None
         self._last_summary: SessionSummary | None = None
         self._idle = self._new_idle_meter()
-        self._closing: list[WindowMeter] = []  # closed windows awaiting CodeCarbon's last reading
+        self._closing: list[WindowMeter] = []  # closed windows awaiting readings past their end
         self._closed = threading.Event()
         self._ticker: threading.Thread | None = None
         self.store = ResultStore(settings.output_dir, notify=self._notify, clock=clock)
@@ -261,17 +268,15 @@ class Engine:
             if self.session_running:
                 raise SessionBusy("a session is already running: stop it first (x)")
             self._board_lock.acquire()
-            now = self.clock()
+            now_s, now_unix = self.monotonic(), self.clock()
             run_id = str(uuid.uuid4())
-            whole = WindowMeter(self.info, now, self._cpu_ram_ok())
-            whole.start_from(self._last_sample)
+            whole = WindowMeter(self.traces, now_s, now_unix)
             session = _Session(run_id=run_id, workload=workload, params=dict(params or {}),
                                duration_s=duration_s or self.settings.duration_s, whole=whole,
                                experiment_id=experiment_id, trial=trial)
             if baseline_s > 0:
                 session.phase = Phase.BASELINE
-                session.baseline_meter = WindowMeter(self.info, now, self._cpu_ram_ok())
-                session.baseline_meter.start_from(self._last_sample)
+                session.baseline_meter = WindowMeter(self.traces, now_s, now_unix)
                 self._set_sim_phase(None)
             else:
                 self._set_sim_phase(Phase.LOADING)
@@ -311,15 +316,15 @@ class Engine:
         with self._lock:
             meter = session.baseline_meter
             assert meter is not None
-            end = self.clock()
-            meter.close(end)
+            end = self.monotonic()
+            meter.close(end, self.clock())
             self._closing.append(meter)
-        self._wait_last_cpu_ram(end)
+        self._finish_windows([meter])
         with self._lock:
             totals = meter.totals(end)
             if totals.total_kwh is not None and totals.duration_s > 0:
                 session.baseline = Baseline(totals.duration_s,
-                                            totals.total_kwh * 3.6e6 / totals.duration_s,
+                                            totals.total_kwh * J_PER_KWH / totals.duration_s,
                                             max(totals.gpu_samples, totals.board_samples))
                 self._notify(f"idle baseline: {session.baseline.idle_w:.2f} W over "
                              f"{totals.duration_s:.1f} s", "info")
@@ -383,9 +388,9 @@ class Engine:
                     self.sim_load.set_gpu_intensity(min(1.0, fraction * (os.cpu_count() or 1)))
                 except Exception:  # noqa: BLE001
                     log.debug("cpu fraction unavailable", exc_info=True)
-            started = session.measuring_started_unix_s
+            started = session.measuring_started_s
             overran = started is not None and (
-                self.clock() - started > session.duration_s + DEADLINE_GRACE_S)
+                self.monotonic() - started > session.duration_s + DEADLINE_GRACE_S)
             if overran:
                 log.warning("workload overran its duration: stopping it")
                 session.stop_status = session.stop_status or FinalStatus.STOPPED
@@ -406,15 +411,15 @@ class Engine:
     def _finish(self, session: _Session, status: FinalStatus) -> None:
         try:
             with self._lock:
-                now = self.clock()
+                now, now_unix = self.monotonic(), self.clock()
                 for meter in (session.whole, session.window):
                     if meter is not None and meter.is_open:
-                        meter.close(now)
+                        meter.close(now, now_unix)
                         self._closing.append(meter)
                 session.phase = Phase.DONE
                 self._idle = self._new_idle_meter()
                 self._set_sim_phase(None)
-            self._wait_last_cpu_ram(now)
+            self._finish_windows([m for m in (session.whole, session.window) if m is not None])
             with self._lock:
                 summary = self._summary(session, status, now)
                 session.summary = summary
@@ -429,6 +434,7 @@ class Engine:
                      "error" if status is FinalStatus.FAILED else "info")
 
     def _summary(self, session: _Session, status: FinalStatus, now: float) -> SessionSummary:
+        """``now`` is on the session clock."""
         window = session.window.totals(now) if session.window is not None else None
         eff = Efficiency.compute(session.units, session.unit, session.flops, window)
         cc = self.cpu_ram
@@ -468,12 +474,12 @@ class Engine:
     def export(self) -> list[Path]:
         """Writes the three CSVs now: a running session as ``partial``, else the idle time."""
         with self._lock:
-            now = self.clock()
+            now, now_unix = self.monotonic(), self.clock()
             session = self._session
             if session is not None and not session.done.is_set():
                 summary = self._summary(session, FinalStatus.PARTIAL, now)
             else:
-                idle = self._idle.totals(now)
+                idle = self._idle.totals(now, now_unix)
                 summary = SessionSummary(
                     run_id=self.store.idle_run_id, status=FinalStatus.IDLE,
                     workload="idle-monitoring", params={}, source=self.info,
@@ -492,50 +498,52 @@ class Engine:
             with self._lock:
                 self._source_connected = event.connected
                 self._source_message = event.message
-                if not event.connected:
-                    for meter in self._meters():
-                        meter.mark_gap()
+                if event.connected:
+                    self.traces.reconnected(self.source.info.interval_s)
+                else:
+                    self.traces.mark_gap()
             self._notify(event.message, "info" if event.connected else "warning")
             return
         with self._lock:
+            if not self.traces.add_sample(event):
+                return
             self._last_sample = event
-            for meter in self._meters():
-                meter.add_sample(event)
+            self._settle()
             cc = self._last_cpu_ram
             self._history.append(HistoryPoint(
                 event.t_unix_s, event.gpu_w, event.board_w, event.cpu_rail_w,
                 cc.cpu_w if cc else None, cc.ram_w if cc else None))
             session = self._session
             if session is not None and not session.done.is_set():
-                gpu_kwh = session.whole.gpu_energy_kwh()
+                gpu_kwh = session.whole.gpu_energy_kwh(event.t_s)
                 self.store.add_sample(event, self.info, session.run_id, session.workload,
                                       session.phase.value, gpu_kwh, co2_kg(gpu_kwh, self.intensity))
             else:
-                gpu_kwh = self._idle.gpu_energy_kwh()
+                gpu_kwh = self._idle.gpu_energy_kwh(event.t_s)
                 self.store.add_idle_sample(event, self.info, gpu_kwh,
                                            co2_kg(gpu_kwh, self.intensity))
 
-    def _wait_last_cpu_ram(self, end_unix_s: float) -> None:
-        """Waits (briefly) for CodeCarbon's reading that spans a window's end edge."""
-        if self.cpu_ram is None or not self._cpu_ram_ok():
-            return
-        deadline = time.monotonic() + LAST_READING_WAIT_S
+    def _finish_windows(self, meters: list[WindowMeter]) -> None:
+        """Waits (briefly) for the readings past the closed windows' end edges (the power
+        sample and CodeCarbon's reading that span each edge), then freezes the edges."""
+        deadline = time.monotonic() + max(LAST_READING_WAIT_S, self.traces.rule.threshold_s())
         while time.monotonic() < deadline:
-            last = self._last_cpu_ram
-            if last is not None and last.t_unix_s >= end_unix_s:
-                return
+            with self._lock:
+                power, cpu_ram = self._source_connected, self._cpu_ram_ok()
+                if not any(m.waiting_for(power, cpu_ram) for m in meters):
+                    break
             time.sleep(0.05)
+        with self._lock:
+            for meter in meters:
+                meter.finish()
+                if meter in self._closing:
+                    self._closing.remove(meter)
 
     def _on_cpu_ram(self, reading: CpuRamReading) -> None:
         with self._lock:
             self._last_cpu_ram = reading
-            for meter in self._meters():
-                meter.add_cpu_ram(reading)
-            # Closed windows take the part of this reading up to their end edge.
-            for meter in list(self._closing):
-                meter.add_cpu_ram(reading)
-                if meter.end_unix_s is None or reading.t_unix_s >= meter.end_unix_s:
-                    self._closing.remove(meter)
+            self.traces.add_cpu_ram(reading)
+            self._settle()
             if not self.info.measures_gpu and self.info.board_basis is None:
                 # No power samples arrive without a GPU: the chart follows CodeCarbon instead.
                 self._history.append(HistoryPoint(reading.t_unix_s, None, None, None,
@@ -548,7 +556,7 @@ class Engine:
     def _on_progress(self, session: _Session, event: ProgressEvent) -> None:
         with self._lock:
             if event.kind == "phase" and event.phase is not None:
-                self._enter_phase(session, event.phase, event.t_unix_s)
+                self._enter_phase(session, event.phase, event.t_s)
             elif event.kind == "units":
                 if session.phase is Phase.MEASURING:
                     session.units, session.flops = event.units, event.flops
@@ -558,7 +566,7 @@ class Engine:
                 if session.phase is Phase.MEASURING:
                     if event.units is not None:
                         session.units, session.flops = event.units, event.flops
-                    self._enter_phase(session, Phase.DONE, event.t_unix_s)
+                    self._enter_phase(session, Phase.DONE, event.t_s)
                 session.unit = event.unit or session.unit
             elif event.kind == "info":
                 session.child_info.update(event.info)
@@ -567,26 +575,28 @@ class Engine:
         if event.kind != "units":  # units come 4 times a second; the ticker saves them
             self.store.update_journal(session.run_id, self._journal_progress(session))
 
-    def _enter_phase(self, session: _Session, phase: Phase, t_unix_s: float) -> None:
-        now = min(self.clock(), t_unix_s) if t_unix_s else self.clock()
+    def _enter_phase(self, session: _Session, phase: Phase, t_s: float | None) -> None:
+        """Moves the session to ``phase`` at ``t_s``: the child's own stamp of the edge on the
+        session clock (the time it was read when the child gave none)."""
+        now_s = self.monotonic()
+        edge = now_s if t_s is None else min(now_s, max(t_s, session.whole.start_s))
+        edge_unix = self._unix_at(edge)
         leaving_window = session.phase is Phase.MEASURING and phase is not Phase.MEASURING
         if leaving_window and session.window is not None and session.window.is_open:
-            session.window.close(now)
+            session.window.close(edge, edge_unix)
             self._closing.append(session.window)
             session.board_end = self._board_state()
         if phase in (Phase.LOADING, Phase.WARMUP) and session.window is not None:
             # A program went back to warm-up (progress protocol): the measured window is its
             # last measuring phase, so this one is discarded.
+            if session.window in self._closing:
+                self._closing.remove(session.window)
             session.window = None
-            session.measuring_started_unix_s = None
+            session.measuring_started_s = None
             session.units = session.flops = None
         if phase is Phase.MEASURING and session.window is None:
-            window = WindowMeter(self.info, now, self._cpu_ram_ok())
-            window.start_from(self._last_sample)
-            if self._last_cpu_ram is not None:
-                window.add_cpu_ram(self._last_cpu_ram)
-            session.window = window
-            session.measuring_started_unix_s = now
+            session.window = WindowMeter(self.traces, edge, edge_unix)
+            session.measuring_started_s = edge
             session.units = 0.0
             session.board_start = self._board_state()
             reset = getattr(self.source, "reset_board_watch", None)
@@ -602,7 +612,7 @@ class Engine:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            now = self.clock()
+            now, now_unix = self.monotonic(), self.clock()
             s = self._last_sample
             cc = self._last_cpu_ram
             live = LiveFigures(
@@ -611,53 +621,54 @@ class Engine:
                 cpu_rail_w=s.cpu_rail_w if s and self._source_connected else None,
                 gpu_load_pct=s.gpu_load_pct if s else None,
                 cpu_w=cc.cpu_w if cc else None, ram_w=cc.ram_w if cc else None,
-                sample_age_s=(now - s.t_unix_s) if s else None)
+                sample_age_s=(now - s.t_s) if s else None)
             return Snapshot(
-                t_unix_s=now, source=self.info, source_connected=self._source_connected,
+                t_unix_s=now_unix, source=self.info, source_connected=self._source_connected,
                 source_message=self._source_message, intensity=self.intensity, live=live,
                 cpu_ram_error=getattr(self.cpu_ram, "error", None) if self.cpu_ram else
                 "CodeCarbon not started",
                 cpu_mode=getattr(self.cpu_ram, "cpu_mode", "") if self.cpu_ram else "",
-                session=self._session_view(now), last_summary=self._last_summary,
-                idle=self._idle.totals(now))
+                session=self._session_view(now, now_unix), last_summary=self._last_summary,
+                idle=self._idle.totals(now, now_unix))
 
     def history(self) -> list[HistoryPoint]:
         with self._lock:
             return list(self._history)
 
-    def _session_view(self, now: float) -> SessionView | None:
+    def _session_view(self, now: float, now_unix: float) -> SessionView | None:
         session = self._session
         if session is None or session.done.is_set():
             return None
-        window = session.window.totals(now) if session.window is not None else None
-        started = session.whole.start_unix_s
-        measuring = (now - session.measuring_started_unix_s
-                     if session.measuring_started_unix_s is not None else 0.0)
+        window = session.window.totals(now, now_unix) if session.window is not None else None
+        measuring = (now - session.measuring_started_s
+                     if session.measuring_started_s is not None else 0.0)
         return SessionView(
             run_id=session.run_id, workload=session.workload, params=dict(session.params),
-            phase=session.phase, started_unix_s=started, elapsed_s=now - started,
+            phase=session.phase, started_unix_s=session.whole.start_unix_s,
+            elapsed_s=now - session.whole.start_s,
             duration_s=session.duration_s, measuring_elapsed_s=measuring,
-            whole=session.whole.totals(now), window=window,
+            whole=session.whole.totals(now, now_unix), window=window,
             efficiency=Efficiency.compute(session.units, session.unit, session.flops, window),
             failure_reason=session.failure_reason)
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _meters(self) -> list[WindowMeter]:
-        meters = [self._idle]
+    def _settle(self) -> None:
+        """Lets every window freeze the edges that the newest reading has placed."""
+        meters = [self._idle, *self._closing]
         session = self._session
         if session is not None and not session.done.is_set():
-            meters = [session.whole]
-            if session.window is not None and session.window.is_open:
-                meters.append(session.window)
-            if session.baseline_meter is not None and session.baseline_meter.is_open:
-                meters.append(session.baseline_meter)
-        return meters
+            meters += [m for m in (session.whole, session.window, session.baseline_meter)
+                       if m is not None and not m.finished]
+        for meter in meters:
+            meter.settle()
+
+    def _unix_at(self, t_s: float) -> float:
+        """A wall-clock label for an instant on the session clock (no wall time subtracted)."""
+        return self.clock() - (self.monotonic() - t_s)
 
     def _new_idle_meter(self) -> WindowMeter:
-        meter = WindowMeter(self.info, self.clock(), self._cpu_ram_ok())
-        meter.start_from(getattr(self, "_last_sample", None))
-        return meter
+        return WindowMeter(self.traces, self.monotonic(), self.clock())
 
     def _cpu_ram_ok(self) -> bool:
         return self.cpu_ram is not None and getattr(self.cpu_ram, "error", None) is None
@@ -685,10 +696,11 @@ class Engine:
 
     def _journal_progress(self, session: _Session) -> dict[str, Any]:
         with self._lock:
-            totals = session.whole.totals(self.clock())
+            totals = session.whole.totals(self.monotonic(), self.clock())
             return {"phase": session.phase.value, "units": session.units, "unit": session.unit,
                     "cpu_kwh": totals.cpu_kwh, "ram_kwh": totals.ram_kwh,
                     "gpu_kwh": totals.gpu_kwh, "board_kwh": totals.board_kwh,
+                    "cpu_rail_kwh": totals.cpu_rail_kwh, "elapsed_s": totals.duration_s,
                     "gpu_samples": totals.gpu_samples, "unmeasured_s": totals.unmeasured_s,
                     "cpu_ram_readings": totals.cpu_ram_readings,
                     "t_unix_s": self.clock(), "failure_reason": session.failure_reason}

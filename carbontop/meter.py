@@ -1,24 +1,103 @@
-"""One measuring window: GPU, board and CPU-rail energy from samples, CPU and RAM from CodeCarbon.
+"""Measuring windows over one source's traces: the whole session, the measured window, idle time.
 
 A session has two windows (measurement.md rule 11): the whole session, and the measured window
-(warm-up excluded). Between sessions the dashboard keeps an idle window. Totals follow one rule:
-never count a joule twice (rule 5); every figure carries how many samples it rests on (rule 9).
+(warm-up excluded). Between sessions the dashboard keeps an idle window. Every window is two
+edges on the session clock over the same :class:`Traces`; its energy is the traces' cumulative
+energy at its end edge minus that at its start edge, interpolated between the readings that
+bracket each edge. So an edge is placed by its own timestamp whatever order the events arrive
+in, nothing past the end edge is counted, and each CodeCarbon reading is taken once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carbontop.energy import CounterIntegrator, EnergyReading, TrapezoidIntegrator
-from carbontop.model import BoardBasis, CpuRamReading, PowerSample, Scope, SourceInfo
+from carbontop.attribution import Components, attribute, total_and_basis
+from carbontop.energy import (
+    CounterTrace,
+    GapRule,
+    Interval,
+    IntervalMark,
+    IntervalTrace,
+    Mark,
+    PowerTrace,
+    union_length,
+)
+from carbontop.model import CpuRamReading, PowerSample, Scope, SourceInfo
+from carbontop.units import J_PER_KWH
 
-J_PER_KWH = 3.6e6
+
+class Traces:
+    """One source's channels on the session clock (GPU, board, CPU rail) and CodeCarbon's CPU
+    and RAM, fed by the engine as readings arrive and shared by every window."""
+
+    def __init__(self, info: SourceInfo) -> None:
+        self.info = info
+        self.rule = GapRule(info.interval_s)
+        self.gpu: PowerTrace = (CounterTrace(self.rule) if info.has_energy_counter
+                                else PowerTrace(self.rule))
+        self.board = PowerTrace(self.rule)
+        self.cpu_rail = PowerTrace(self.rule)
+        self.cpu_ram = IntervalTrace()
+        self.last_sample: PowerSample | None = None
+        self._lost = False  # the source was lost since the last sample
+
+    def channels(self) -> dict[str, PowerTrace]:
+        """The power channels this source measures, by name."""
+        out: dict[str, PowerTrace] = {}
+        if self.info.measures_gpu:
+            out["gpu"] = self.gpu
+        if self.info.board_basis is not None:
+            out["board"] = self.board
+        if self.info.cpu_rail is not None:
+            out["cpu_rail"] = self.cpu_rail
+        return out
+
+    def add_sample(self, s: PowerSample) -> bool:
+        """Adds one reading of the source; False for a repeated or out-of-order one."""
+        last = self.last_sample
+        if last is not None and s.t_s <= last.t_s:
+            return False
+        if isinstance(self.gpu, CounterTrace):
+            self.gpu.add_counter(s.t_s, s.gpu_counter_j, s.gpu_w)
+        else:
+            self.gpu.add(s.t_s, s.gpu_w)
+        # A board figure whose basis changed for one tick (input read failed, jtop fell back to
+        # the sum) is not the same quantity: that tick is a missing reading.
+        board_w = s.board_w if s.board_basis is self.info.board_basis else None
+        self.board.add(s.t_s, board_w)
+        self.cpu_rail.add(s.t_s, s.cpu_rail_w)
+        if last is not None and not self._lost:
+            self.rule.observe(s.t_s - last.t_s)  # judged above, observed after; a loss is no pace
+        self._lost = False
+        self.last_sample = s
+        return True
+
+    def add_cpu_ram(self, r: CpuRamReading) -> None:
+        self.cpu_ram.add(r.t_s, r.duration_s, r.cpu_energy_kwh * J_PER_KWH,
+                         r.ram_energy_kwh * J_PER_KWH)
+
+    def mark_gap(self) -> None:
+        """The source was lost: no step across the loss is bridged."""
+        self._lost = True
+        for trace in (self.gpu, self.board, self.cpu_rail):
+            trace.mark_gap()
+
+    def reconnected(self, interval_s: float) -> None:
+        """The source is back, perhaps at another pace: the gap rule forgets the old one."""
+        self.rule.reset(interval_s)
 
 
 @dataclass(frozen=True)
 class WindowTotals:
-    """Energy of one window, in kWh, with what each figure rests on. ``None``: not measured."""
+    """Energy of one window, in kWh, with what each figure rests on. ``None``: not measured.
 
+    ``start_s``/``end_s`` are the edges on the session clock (durations come from them);
+    ``start_unix_s``/``end_unix_s`` only label them.
+    """
+
+    start_s: float
+    end_s: float
     start_unix_s: float
     end_unix_s: float
     gpu_kwh: float | None
@@ -32,11 +111,15 @@ class WindowTotals:
     gpu_samples: int
     board_samples: int
     cpu_ram_readings: int
-    unmeasured_s: float
+    unmeasured_s: float  # union of the gaps of the channels the total rests on
+    gpu_unmeasured_s: float = 0.0
+    board_unmeasured_s: float = 0.0
+    cpu_rail_unmeasured_s: float = 0.0
+    components: Components | None = None  # the total split into GPU, CPU, RAM (adds up)
 
     @property
     def duration_s(self) -> float:
-        return max(0.0, self.end_unix_s - self.start_unix_s)
+        return max(0.0, self.end_s - self.start_s)
 
     @property
     def mean_total_w(self) -> float | None:
@@ -45,185 +128,141 @@ class WindowTotals:
         return self.total_kwh * J_PER_KWH / self.duration_s
 
 
-def total_and_basis(info: SourceInfo, gpu_kwh: float | None, board_kwh: float | None,
-                    cpu_kwh: float | None, ram_kwh: float | None,
-                    cpu_rail_kwh: float | None = None) -> tuple[float | None, str]:
-    """The session total and what it is. Never adds a figure that another already contains."""
-    if board_kwh is not None and info.board_basis is BoardBasis.INPUT_RAIL:
-        return board_kwh, f"board input rail {info.board_rail} (measured)"
-    if board_kwh is not None and info.board_basis is BoardBasis.SUM_OF_RAILS:
-        return board_kwh, "sum of all board rails (measured)"
-    if gpu_kwh is not None and info.gpu_scope is Scope.GPU_SOC_SHARED:
-        # AGX Orin's GPU+SOC rail holds no CPU: add the CPU (its rail where measured) and RAM.
-        cpu = cpu_rail_kwh if cpu_rail_kwh is not None else cpu_kwh
-        if cpu is None or ram_kwh is None:
-            return gpu_kwh, "GPU+SOC rail (measured); CPU or RAM unavailable"
-        source = "CPU rail (measured)" if cpu_rail_kwh is not None else "CPU (CodeCarbon)"
-        return gpu_kwh + cpu + ram_kwh, f"GPU+SOC rail (measured) + {source} + RAM (CodeCarbon)"
-    if gpu_kwh is not None and info.gpu_scope is not None and info.gpu_scope.is_shared:
-        # A shared GPU rail already contains the CPU: add only RAM.
-        if ram_kwh is None:
-            return gpu_kwh, f"GPU rail ({info.gpu_scope.value}, measured); RAM unavailable"
-        return gpu_kwh + ram_kwh, (
-            f"GPU rail ({info.gpu_scope.value}, measured) + RAM (CodeCarbon, estimated)"
-        )
-    if gpu_kwh is not None:
-        if cpu_kwh is None or ram_kwh is None:
-            return gpu_kwh, "GPU only (measured); CPU and RAM unavailable"
-        return gpu_kwh + cpu_kwh + ram_kwh, "GPU (measured) + CPU + RAM (CodeCarbon)"
-    if cpu_kwh is not None and ram_kwh is not None:
-        return cpu_kwh + ram_kwh, "CPU + RAM (CodeCarbon); no GPU measured"
-    return None, "nothing measured"
+@dataclass(frozen=True)
+class _Edge:
+    power: dict[str, Mark]
+    cpu_ram: IntervalMark | None
 
 
 class WindowMeter:
-    """Accumulates one window. Not thread-safe: the engine holds its lock around every call."""
+    """One window: a start edge, an end edge once closed, over the engine's :class:`Traces`.
 
-    def __init__(self, info: SourceInfo, start_unix_s: float, cpu_ram_available: bool = True
-                 ) -> None:
-        self.info = info
+    Not thread-safe: the engine holds its lock around every call. ``settle()`` after each new
+    reading freezes an edge's figures as soon as the readings that bracket it are in, so a
+    window of any length needs only the traces' recent points.
+    """
+
+    def __init__(self, traces: Traces, start_s: float, start_unix_s: float) -> None:
+        self.traces = traces
+        self.info = traces.info
+        self.start_s = start_s
         self.start_unix_s = start_unix_s
+        self.end_s: float | None = None
         self.end_unix_s: float | None = None
-        interval = info.interval_s
-        self._gpu: TrapezoidIntegrator | CounterIntegrator = (
-            CounterIntegrator() if info.has_energy_counter else TrapezoidIntegrator(interval))
-        self._board = TrapezoidIntegrator(interval)
-        self._cpu_rail = TrapezoidIntegrator(interval)
-        self._cpu_kwh = 0.0
-        self._ram_kwh = 0.0
-        self._readings = 0
-        self.cpu_ram_available = cpu_ram_available
-        self.last_sample: PowerSample | None = None
-        self._before_edge: PowerSample | None = None
+        self.finished = False  # end edge frozen for good (held where the readings stop)
+        self._start_power: dict[str, Mark] = {}
+        self._start_cpu_ram: IntervalMark | None = None
+        self._end_power: dict[str, Mark] = {}
+        self._end_cpu_ram: IntervalMark | None = None
+        self.settle()
 
     @property
     def is_open(self) -> bool:
-        return self.end_unix_s is None
+        return self.end_s is None
 
-    def add_sample(self, s: PowerSample, counted: bool = True) -> None:
-        """Adds a sensor sample (``counted=False``: a point held or interpolated at an edge)."""
-        if not self.is_open:
-            return
-        before, self._before_edge = self._before_edge, None
-        if before is not None and counted:
-            edge = _interpolated_at(before, s, self.start_unix_s)
-            if edge is not None:
-                self.add_sample(edge, counted=False)
-        if self.info.has_energy_counter:
-            self._gpu.add(s.t_s, s.gpu_counter_j, counted)
-        else:
-            self._gpu.add(s.t_s, s.gpu_w, counted)
-        # A board figure whose basis changed for one tick (input read failed, jtop fell back to
-        # the sum) is not the same quantity: count that tick as unmeasured.
-        board_w = s.board_w if s.board_basis is self.info.board_basis else None
-        if self.info.board_basis is not None:
-            self._board.add(s.t_s, board_w, counted)
-        if self.info.cpu_rail is not None:
-            self._cpu_rail.add(s.t_s, s.cpu_rail_w, counted)
-        self.last_sample = s
-
-    def start_from(self, previous: PowerSample | None) -> None:
-        """Remembers the sample just before the window's edge: when the first sample inside
-        arrives, a point interpolated at the edge itself starts the integration."""
-        self._before_edge = previous
-
-    def mark_gap(self) -> None:
-        for integ in (self._gpu, self._board, self._cpu_rail):
-            integ.mark_gap()
-
-    def add_cpu_ram(self, r: CpuRamReading) -> None:
-        """Adds the part of a CodeCarbon interval that overlaps this window."""
-        if r.duration_s <= 0:
-            return
-        r_start, r_end = r.t_unix_s - r.duration_s, r.t_unix_s
-        end = self.end_unix_s if self.end_unix_s is not None else float("inf")
-        overlap = min(r_end, end) - max(r_start, self.start_unix_s)
-        if overlap <= 0:
-            return
-        share = min(1.0, overlap / r.duration_s)
-        self._cpu_kwh += r.cpu_energy_kwh * share
-        self._ram_kwh += r.ram_energy_kwh * share
-        self._readings += 1
-
-    def close(self, end_unix_s: float) -> None:
+    def close(self, end_s: float, end_unix_s: float) -> None:
+        """Places the end edge (it may lie before readings already taken: they are cut off)."""
         if self.is_open:
-            if self.last_sample is not None:
-                # Hold the last reading up to the edge, so the window's energy spans its length.
-                held = _held_at(self.last_sample, end_unix_s)
-                if held is not None:
-                    self.add_sample(held, counted=False)
+            self.end_s = max(end_s, self.start_s)
             self.end_unix_s = end_unix_s
+            self.settle()
 
-    def totals(self, now_unix_s: float) -> WindowTotals:
-        end = self.end_unix_s if self.end_unix_s is not None else now_unix_s
-        gpu = self._reading_kwh(self._gpu.reading()) if self.info.measures_gpu else None
-        board = (self._reading_kwh(self._board.reading())
-                 if self.info.board_basis is not None else None)
-        cpu_rail = (self._reading_kwh(self._cpu_rail.reading())
-                    if self.info.cpu_rail is not None else None)
-        cc_ok = self.cpu_ram_available or self._readings > 0
-        cpu = self._cpu_kwh if cc_ok else None
-        ram = self._ram_kwh if cc_ok else None
-        total, basis = total_and_basis(self.info, gpu, board, cpu, ram, cpu_rail)
-        original = None
-        if cpu is not None and ram is not None:
-            original = (gpu or 0.0) + cpu + ram
-        unmeasured = max(self._gpu.reading().unmeasured_s, self._board.reading().unmeasured_s)
+    def settle(self) -> None:
+        """Freezes each edge's figures for every trace that already has readings past it."""
+        for name, trace in self.traces.channels().items():
+            if name not in self._start_power and trace.resolves(self.start_s):
+                self._start_power[name] = trace.mark_at(self.start_s)
+            if self.end_s is not None and name not in self._end_power \
+                    and trace.resolves(self.end_s):
+                self._end_power[name] = trace.mark_at(self.end_s)
+        cc = self.traces.cpu_ram
+        if self._start_cpu_ram is None and cc.resolves(self.start_s):
+            self._start_cpu_ram = cc.mark_at(self.start_s)
+        if self.end_s is not None and self._end_cpu_ram is None and cc.resolves(self.end_s):
+            self._end_cpu_ram = cc.mark_at(self.end_s)
+
+    def waiting_for(self, power: bool = True, cpu_ram: bool = True) -> bool:
+        """Whether a closed window still waits for a power reading (``power``) or a CodeCarbon
+        reading (``cpu_ram``) past its end edge."""
+        if self.end_s is None or self.finished:
+            return False
+        missing_power = any(name not in self._end_power for name in self.traces.channels())
+        return (power and missing_power) or (cpu_ram and self._end_cpu_ram is None)
+
+    def finish(self) -> None:
+        """Freezes the end edge for good: a channel with no reading past it holds its last
+        reading up to the edge when that step is no gap (the rest is unmeasured)."""
+        if self.end_s is None or self.finished:
+            return
+        self.settle()
+        for name, trace in self.traces.channels().items():
+            if name not in self._end_power:
+                self._end_power[name] = trace.held_mark_at(self.end_s)
+        if self._end_cpu_ram is None:
+            self._end_cpu_ram = self.traces.cpu_ram.mark_at(self.end_s)
+        self.finished = True
+
+    # -- figures -------------------------------------------------------------------------------
+
+    def _start_mark(self, name: str, trace: PowerTrace) -> Mark:
+        return self._start_power.get(name) or trace.mark_at(self.start_s)
+
+    def _end_mark(self, name: str, trace: PowerTrace, now_s: float) -> Mark:
+        if name in self._end_power:
+            return self._end_power[name]
+        end = self.end_s if self.end_s is not None else now_s
+        return trace.mark_at(end)
+
+    def _uncovered(self, trace: PowerTrace, end_s: float) -> list[Interval]:
+        return trace.uncovered(self.start_s, end_s, held=self.finished)
+
+    def totals(self, now_s: float, now_unix_s: float | None = None) -> WindowTotals:
+        """The window's figures: up to its end edge, or up to ``now_s`` while it is open."""
+        end_s = self.end_s if self.end_s is not None else max(now_s, self.start_s)
+        end_unix = self.end_unix_s if self.end_unix_s is not None else (
+            now_unix_s if now_unix_s is not None else self.start_unix_s + end_s - self.start_s)
+        kwh: dict[str, float | None] = {"gpu": None, "board": None, "cpu_rail": None}
+        samples: dict[str, int] = {"gpu": 0, "board": 0, "cpu_rail": 0}
+        gaps: dict[str, list[Interval]] = {"gpu": [], "board": [], "cpu_rail": []}
+        for name, trace in self.traces.channels().items():
+            a, b = self._start_mark(name, trace), self._end_mark(name, trace, end_s)
+            measured = b.measured_s - a.measured_s
+            # Nothing integrated is "not measured", never 0; a real 0 J stays 0.
+            kwh[name] = (b.energy_j - a.energy_j) / J_PER_KWH if measured > 0 else None
+            samples[name] = max(0, b.samples - a.samples)
+            gaps[name] = self._uncovered(trace, end_s)
+        cpu, ram, readings = self._cpu_ram(end_s)
+        att = attribute(self.info, kwh["gpu"], kwh["board"], cpu, ram, kwh["cpu_rail"])
+        original = (kwh["gpu"] or 0.0) + cpu + ram if cpu is not None and ram is not None \
+            else None
+        unmeasured = union_length([g for name in att.rests_on for g in gaps[name]])
         return WindowTotals(
-            start_unix_s=self.start_unix_s, end_unix_s=end, gpu_kwh=gpu, board_kwh=board,
-            cpu_rail_kwh=cpu_rail, cpu_kwh=cpu, ram_kwh=ram, total_kwh=total, total_basis=basis,
-            original_total_kwh=original, gpu_samples=self._gpu.reading().samples,
-            board_samples=self._board.reading().samples, cpu_ram_readings=self._readings,
-            unmeasured_s=unmeasured,
-        )
+            start_s=self.start_s, end_s=end_s, start_unix_s=self.start_unix_s,
+            end_unix_s=end_unix, gpu_kwh=kwh["gpu"], board_kwh=kwh["board"],
+            cpu_rail_kwh=kwh["cpu_rail"], cpu_kwh=cpu, ram_kwh=ram, total_kwh=att.total_kwh,
+            total_basis=att.basis, original_total_kwh=original, gpu_samples=samples["gpu"],
+            board_samples=samples["board"], cpu_ram_readings=readings,
+            unmeasured_s=unmeasured, gpu_unmeasured_s=union_length(gaps["gpu"]),
+            board_unmeasured_s=union_length(gaps["board"]),
+            cpu_rail_unmeasured_s=union_length(gaps["cpu_rail"]), components=att.components)
 
-    def gpu_energy_kwh(self) -> float | None:
-        return self._gpu.reading().energy_kwh if self.info.measures_gpu else None
+    def _cpu_ram(self, end_s: float) -> tuple[float | None, float | None, int]:
+        cc = self.traces.cpu_ram
+        a = self._start_cpu_ram or cc.mark_at(self.start_s)
+        b = self._end_cpu_ram or cc.mark_at(end_s)
+        readings = max(0, b.readings_started - a.readings_ended)
+        if readings == 0:  # nothing integrated is "not measured", never 0
+            return None, None, 0
+        return ((b.cpu_j - a.cpu_j) / J_PER_KWH, (b.ram_j - a.ram_j) / J_PER_KWH, readings)
 
-    @staticmethod
-    def _reading_kwh(r: EnergyReading) -> float | None:
-        return r.energy_kwh if r.samples > 0 else None
-
-
-def _held_at(s: PowerSample, t_unix_s: float) -> PowerSample | None:
-    """The last reading held to a window's end edge (a counter advances at the last power)."""
-    dt = t_unix_s - s.t_unix_s
-    if dt <= 0:
-        return None
-    counter = None
-    if s.gpu_counter_j is not None:
-        counter = s.gpu_counter_j + max(0.0, s.gpu_w or 0.0) * dt
-    return PowerSample(
-        t_s=s.t_s + dt, t_sensor_s=(s.t_sensor_s or 0.0) + dt, t_unix_s=t_unix_s,
-        gpu_w=s.gpu_w, board_w=s.board_w,
-        board_basis=s.board_basis, board_rail=s.board_rail, cpu_rail_w=s.cpu_rail_w,
-        gpu_load_pct=s.gpu_load_pct, gpu_counter_j=counter, rails_w=s.rails_w,
-    )
+    def gpu_energy_kwh(self, now_s: float) -> float | None:
+        """The GPU energy so far (cumulative, for each gpu_log row)."""
+        if not self.info.measures_gpu:
+            return None
+        trace = self.traces.gpu
+        a = self._start_mark("gpu", trace)
+        b = self._end_mark("gpu", trace, now_s)
+        return (b.energy_j - a.energy_j) / J_PER_KWH
 
 
-def _lerp(a: float | None, b: float | None, f: float) -> float | None:
-    return None if a is None or b is None else a + (b - a) * f
-
-
-def _interpolated_at(a: PowerSample, b: PowerSample, t_unix_s: float) -> PowerSample | None:
-    """A point at a window's start edge, linear between the samples either side of it."""
-    span = b.t_unix_s - a.t_unix_s
-    if span <= 0 or not a.t_unix_s < t_unix_s < b.t_unix_s:
-        return None
-    f = (t_unix_s - a.t_unix_s) / span
-    a_sensor, b_sensor = a.t_sensor_s or 0.0, b.t_sensor_s or 0.0
-    t_sensor = a_sensor + f * (b_sensor - a_sensor)
-    if not a_sensor < t_sensor < b_sensor:
-        return None
-    same_basis = a.board_basis is b.board_basis
-    return PowerSample(
-        t_s=a.t_s + f * (b.t_s - a.t_s), t_sensor_s=t_sensor, t_unix_s=t_unix_s,
-        gpu_w=_lerp(a.gpu_w, b.gpu_w, f),
-        board_w=_lerp(a.board_w, b.board_w, f) if same_basis else None,
-        board_basis=b.board_basis, board_rail=b.board_rail,
-        cpu_rail_w=_lerp(a.cpu_rail_w, b.cpu_rail_w, f), gpu_load_pct=b.gpu_load_pct,
-        gpu_counter_j=_lerp(a.gpu_counter_j, b.gpu_counter_j, f), rails_w=b.rails_w,
-    )
-
-
-__all__ = ["WindowMeter", "WindowTotals", "total_and_basis", "Scope"]
+__all__ = ["Traces", "WindowMeter", "WindowTotals", "total_and_basis", "Scope"]

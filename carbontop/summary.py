@@ -10,8 +10,9 @@ from typing import Any
 
 from carbontop import __version__
 from carbontop.carbon import CarbonIntensity
-from carbontop.meter import J_PER_KWH, WindowTotals
+from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, SourceInfo
+from carbontop.units import J_PER_KWH
 
 
 def iso_utc(t_unix_s: float) -> str:
@@ -152,11 +153,19 @@ class SessionSummary:
         }
 
     def total_summary_row(self) -> dict[str, object]:
-        """CodeCarbon's columns, GPU fields carrying carbontop's measurement."""
+        """CodeCarbon's columns, GPU fields carrying carbontop's measurement.
+
+        ``cpu_energy + gpu_energy + ram_energy == energy_consumed``: the total is split on its
+        basis (carbontop/attribution.py), and ``total_basis`` names what each part holds.
+        """
         w, hw = self.whole, self.hardware
         duration = w.duration_s
         emissions = self.co2_kg(w.total_kwh)
-        gpu_w = (w.gpu_kwh * J_PER_KWH / duration) if w.gpu_kwh is not None and duration else None
+        parts = w.components
+        gpu_kwh = parts.gpu_kwh if parts else w.gpu_kwh
+        cpu_kwh = parts.cpu_kwh if parts else w.cpu_kwh
+        ram_kwh = parts.ram_kwh if parts else w.ram_kwh
+        basis = f"{w.total_basis}; {parts.note}" if parts and parts.note else w.total_basis
 
         def mean_w(kwh: float | None) -> float | None:
             return kwh * J_PER_KWH / duration if kwh is not None and duration else None
@@ -169,12 +178,12 @@ class SessionSummary:
             "duration": duration,
             "emissions": emissions,
             "emissions_rate": emissions / duration if emissions is not None and duration else None,
-            "cpu_power": mean_w(w.cpu_kwh),
-            "gpu_power": gpu_w,
-            "ram_power": mean_w(w.ram_kwh),
-            "cpu_energy": w.cpu_kwh,
-            "gpu_energy": w.gpu_kwh,
-            "ram_energy": w.ram_kwh,
+            "cpu_power": mean_w(cpu_kwh),
+            "gpu_power": mean_w(gpu_kwh),
+            "ram_power": mean_w(ram_kwh),
+            "cpu_energy": cpu_kwh,
+            "gpu_energy": gpu_kwh,
+            "ram_energy": ram_kwh,
             "energy_consumed": w.total_kwh,
             "water_consumed": None,
             # CodeCarbon's readers expect a code in every row: "WLD" (World Bank's code for the
@@ -200,7 +209,7 @@ class SessionSummary:
             "wue": 0.0,
             "status": self.status.value,
             "workload": self.workload,
-            "total_basis": w.total_basis,
+            "total_basis": basis,
             "gpu_source": self.source.kind,
             "gpu_scope": self.source.gpu_scope.value if self.source.gpu_scope else None,
             "carbon_intensity_g_per_kwh": self.intensity.g_per_kwh,
@@ -218,6 +227,9 @@ class SessionSummary:
         row["whole"] = asdict(self.whole)
         row["window"] = asdict(self.window) if self.window else None
         row["cpu_mode"] = self.cpu_mode
+        # Each measured component's own gaps (unmeasured_s is the union for the total's basis).
+        for name in ("gpu", "board", "cpu_rail"):
+            row[f"{name}_unmeasured_s"] = round(getattr(self.whole, f"{name}_unmeasured_s"), 3)
         return row
 
 

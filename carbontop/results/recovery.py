@@ -17,8 +17,9 @@ from typing import Any
 
 import psutil
 
+from carbontop.attribution import attribute
 from carbontop.carbon import CarbonIntensity
-from carbontop.meter import WindowTotals, total_and_basis
+from carbontop.meter import WindowTotals
 from carbontop.model import BoardBasis, FinalStatus, Scope, SourceInfo
 from carbontop.summary import Efficiency, SessionSummary
 
@@ -77,16 +78,22 @@ def recovered_summary(journal: dict[str, Any]) -> SessionSummary:
     progress = journal.get("progress") or {}
     start = float(journal.get("start_unix_s") or 0.0)
     end = float(progress.get("t_unix_s") or start)
+    # The session clock's elapsed time, as the journal saved it (a wall-clock step between the
+    # two labels must not change the duration); journals of earlier versions lack it.
+    elapsed = progress.get("elapsed_s")
+    duration = float(elapsed) if elapsed is not None else max(0.0, end - start)
     gpu, board = progress.get("gpu_kwh"), progress.get("board_kwh")
     cpu, ram = progress.get("cpu_kwh"), progress.get("ram_kwh")
-    total, basis = total_and_basis(info, gpu, board, cpu, ram)
+    cpu_rail = progress.get("cpu_rail_kwh")
+    att = attribute(info, gpu, board, cpu, ram, cpu_rail)
     original = (gpu or 0.0) + cpu + ram if cpu is not None and ram is not None else None
     whole = WindowTotals(
-        start_unix_s=start, end_unix_s=end, gpu_kwh=gpu, board_kwh=board, cpu_rail_kwh=None,
-        cpu_kwh=cpu, ram_kwh=ram, total_kwh=total, total_basis=basis,
-        original_total_kwh=original, gpu_samples=int(progress.get("gpu_samples") or 0),
-        board_samples=0, cpu_ram_readings=int(progress.get("cpu_ram_readings") or 0),
-        unmeasured_s=float(progress.get("unmeasured_s") or 0.0))
+        start_s=0.0, end_s=duration, start_unix_s=start, end_unix_s=end, gpu_kwh=gpu,
+        board_kwh=board, cpu_rail_kwh=cpu_rail, cpu_kwh=cpu, ram_kwh=ram,
+        total_kwh=att.total_kwh, total_basis=att.basis, original_total_kwh=original,
+        gpu_samples=int(progress.get("gpu_samples") or 0), board_samples=0,
+        cpu_ram_readings=int(progress.get("cpu_ram_readings") or 0),
+        unmeasured_s=float(progress.get("unmeasured_s") or 0.0), components=att.components)
     units = progress.get("units")
     return SessionSummary(
         run_id=journal["run_id"], status=FinalStatus.RECOVERED,

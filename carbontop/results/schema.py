@@ -35,7 +35,8 @@ GPU_LOG_COLUMNS: tuple[Column, ...] = (
     Column("board_basis", "", "input rail or sum of rails"),
     Column("cpu_rail_power_w", "W", "the board's CPU rail, where it has one (measured)"),
     Column("gpu_load_pct", "%", "GPU load"),
-    Column("sensor_time_s", "s", "the sensor's own clock (jtop uptime; monotonic for NVML)"),
+    Column("sensor_time_s", "s", "when the power was read, on the session clock (monotonic): "
+           "the time its energy is integrated over"),
 )
 
 EMISSIONS_COLUMNS: tuple[Column, ...] = (

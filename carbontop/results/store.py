@@ -65,7 +65,7 @@ def gpu_log_row(s: PowerSample, info: SourceInfo, run_id: str, workload: str, ph
         "board_power_w": s.board_w,
         "board_basis": s.board_basis.value if s.board_basis else None,
         "cpu_rail_power_w": s.cpu_rail_w, "gpu_load_pct": s.gpu_load_pct,
-        "sensor_time_s": s.t_sensor_s,
+        "sensor_time_s": s.t_s,
     }
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from textual.markup import escape
 
-from carbontop.meter import total_and_basis
+from carbontop.attribution import total_and_basis
 from carbontop.model import Phase, SourceInfo
 from carbontop.units import human_co2, human_duration, human_energy, human_power, human_rate
 

@@ -49,7 +49,8 @@ def test_24_hours_at_10_hz(tmp_path: Path) -> None:
     source = ReplaySource()
     clock_now = [1_000_000.0]
     engine = Engine(Settings(gpu_source="none", output_dir=tmp_path, duration_s=HOURS * 3600.0),
-                    source, world_average(), clock=lambda: clock_now[0])
+                    source, world_average(), clock=lambda: clock_now[0],
+                    monotonic=lambda: clock_now[0] - 1_000_000.0 + 5000.0)
     engine.open()
     engine.start_session("idle", {"warmup_s": "0"}, duration_s=2 * HOURS * 3600.0)
     deadline = time.monotonic() + 60

@@ -53,7 +53,8 @@ def totals(start: float, end: float, gpu_w: float, board_w: float, cpu_rail_w: f
     cpu, ram = cpu_w * hours / 1000, ram_w * hours / 1000
     samples = int((end - start) / SIM_INFO.interval_s)
     return WindowTotals(
-        start_unix_s=start, end_unix_s=end, gpu_kwh=gpu, board_kwh=board, cpu_rail_kwh=cpu_rail,
+        start_s=start, end_s=end, start_unix_s=start, end_unix_s=end, gpu_kwh=gpu,
+        board_kwh=board, cpu_rail_kwh=cpu_rail,
         cpu_kwh=cpu, ram_kwh=ram, total_kwh=board,
         total_basis="sum of all board rails (measured)", original_total_kwh=gpu + cpu + ram,
         gpu_samples=samples, board_samples=samples, cpu_ram_readings=int(end - start),

@@ -22,7 +22,7 @@ ROWS = [
     ("AGX Orin", ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"], None,
      "VDD_GPU_SOC", Scope.GPU_SOC_SHARED, "VDD_CPU_CV"),
     ("AGX Thor", ["VDD_GPU", "VDD_CPU_SOC_MSS", "VIN_SYS_5V0"], "VIN", "VDD_GPU",
-     Scope.GPU_ONLY, None),
+     Scope.GPU_ONLY, "VDD_CPU_SOC_MSS"),
 ]  # fmt: skip
 
 IDS = [row[0] for row in ROWS]
@@ -77,7 +77,7 @@ def test_dedicated_gpu_rail_wins_over_shared() -> None:
 
 def test_exact_names_only() -> None:
     assert boards.gpu_rail(["VDD_GPU_X", "gpu", "MY_GPU"]) is None
-    assert boards.cpu_rail(["cpu", "VDD_CPU_SOC_MSS", "CPU0"]) is None
+    assert boards.cpu_rail(["cpu", "VDD_CPU_SOC", "CPU0", "VDD_CPU_SOC_MSS_X"]) is None
     assert boards.input_rail(["VIN_SYS_5V0", "VDD_IN_X"]) is None
     assert not boards.is_input_rail("VIN_SYS_5V0")
     assert not boards.is_input_rail(None)

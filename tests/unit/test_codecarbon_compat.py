@@ -48,7 +48,8 @@ def france() -> CarbonIntensity:
 def summary(run_id: str, workload: str, start: float, joules: float,
             intensity: CarbonIntensity) -> SessionSummary:
     kwh = joules / J_PER_KWH
-    whole = WindowTotals(start, start + 60, kwh * 0.7, None, None, kwh * 0.2, kwh * 0.1, kwh,
+    whole = WindowTotals(start, start + 60, start, start + 60, kwh * 0.7, None, None,
+                         kwh * 0.2, kwh * 0.1, kwh,
                          "GPU + CPU + RAM", kwh, 100, 0, 60, 0.0)
     return SessionSummary(run_id=run_id, status=FinalStatus.FINISHED, workload=workload,
                           params={}, source=INFO, intensity=intensity, whole=whole, window=whole,

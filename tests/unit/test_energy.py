@@ -87,10 +87,17 @@ def test_negative_power_is_clamped() -> None:
     assert r.energy_j == pytest.approx(5.0)
 
 
-def test_missing_reading_counts_as_unmeasured() -> None:
+def test_missing_reading_no_longer_than_the_gap_rule_is_bridged() -> None:
     r = integrate([(0.0, 10.0), (1.0, None), (2.0, 10.0), (3.0, 10.0)], 1.0).reading()
-    assert r.energy_j == pytest.approx(10.0)
-    assert r.unmeasured_s == pytest.approx(2.0)
+    assert r.energy_j == pytest.approx(30.0)
+    assert r.unmeasured_s == 0.0
+
+
+def test_missing_readings_longer_than_the_gap_rule_are_unmeasured() -> None:
+    samples = [(0.0, 10.0), (1.0, None), (2.0, None), (3.0, None), (4.0, 10.0), (5.0, 10.0)]
+    r = integrate(samples, 1.0).reading()
+    assert r.energy_j == pytest.approx(10.0)  # only 4 -> 5 s; 0 -> 4 s is a 4 s gap
+    assert r.unmeasured_s == pytest.approx(4.0)
 
 
 def test_milliwatts_mistake_from_the_original_script() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from carbontop.meter import WindowMeter, total_and_basis
+from carbontop.meter import Traces, WindowMeter, total_and_basis
 from carbontop.model import BoardBasis, CpuRamReading, PowerSample, Scope, SourceInfo
 
 ORIN_NX = SourceInfo(kind="jtop", device_name="Orin NX", gpu_rail="VDD_CPU_GPU_CV",
@@ -55,36 +55,48 @@ def sample(t: float, gpu: float, board: float, basis: BoardBasis = BoardBasis.IN
                        board_basis=basis, board_rail="VDD_IN")
 
 
+def closed_window(info: SourceInfo, start: float, end: float,
+                  samples: list[PowerSample]) -> WindowMeter:
+    traces = Traces(info)
+    window = WindowMeter(traces, start, 1000.0 + start)
+    for s in samples:
+        traces.add_sample(s)
+        window.settle()
+    window.close(end, 1000.0 + end)
+    window.finish()
+    return window
+
+
 def test_window_uses_board_only_while_its_basis_holds() -> None:
-    m = WindowMeter(ORIN_NX, start_unix_s=1000.0)
-    for t in range(5):
-        m.add_sample(sample(float(t), 5.0, 10.0))
-    m.add_sample(sample(5.0, 5.0, 7.0, BoardBasis.SUM_OF_RAILS))  # input read failed
-    m.add_sample(sample(6.0, 5.0, 10.0))
-    totals = m.totals(1006.0)
-    assert totals.board_kwh == pytest.approx(40.0 / 3.6e6)  # 4 s measured, 2 s not
-    assert totals.unmeasured_s == pytest.approx(2.0)
+    samples = [sample(float(t), 5.0, 10.0) for t in range(5)]
+    samples.append(sample(5.0, 5.0, 7.0, BoardBasis.SUM_OF_RAILS))  # input read failed
+    samples.append(sample(6.0, 5.0, 10.0))
+    totals = closed_window(ORIN_NX, 0.0, 6.0, samples).totals(6.0)
+    # The failed tick is a missing reading, bridged (4 -> 6 s is within 3 x 1 s): 6 s at 10 W.
+    assert totals.board_kwh == pytest.approx(60.0 / 3.6e6)
+    assert totals.unmeasured_s == 0.0
     assert totals.gpu_kwh == pytest.approx(30.0 / 3.6e6)
 
 
 def test_codecarbon_interval_is_prorated_at_window_edges() -> None:
-    m = WindowMeter(DESKTOP, start_unix_s=1000.5)
-    m.add_cpu_ram(CpuRamReading(t_s=1001.0, t_unix_s=1001.0, duration_s=1.0, cpu_energy_kwh=2.0,
-                                ram_energy_kwh=1.0, cpu_w=0, ram_w=0))
-    m.close(1001.75)
-    m.add_cpu_ram(CpuRamReading(t_s=1002.0, t_unix_s=1002.0, duration_s=1.0, cpu_energy_kwh=2.0,
-                                ram_energy_kwh=1.0, cpu_w=0, ram_w=0))
+    traces = Traces(DESKTOP)
+    m = WindowMeter(traces, 1000.5, 1000.5)
+    traces.add_cpu_ram(CpuRamReading(t_s=1001.0, t_unix_s=1001.0, duration_s=1.0,
+                                     cpu_energy_kwh=2.0, ram_energy_kwh=1.0, cpu_w=0, ram_w=0))
+    m.close(1001.75, 1001.75)
+    traces.add_cpu_ram(CpuRamReading(t_s=1002.0, t_unix_s=1002.0, duration_s=1.0,
+                                     cpu_energy_kwh=2.0, ram_energy_kwh=1.0, cpu_w=0, ram_w=0))
+    m.finish()
     totals = m.totals(1002.0)
     assert totals.cpu_kwh == pytest.approx(1.0 + 1.5)
     assert totals.ram_kwh == pytest.approx(0.5 + 0.75)
+    assert totals.cpu_ram_readings == 2
 
 
-def test_window_holds_last_sample_to_its_edges() -> None:
-    m = WindowMeter(DESKTOP, start_unix_s=1000.5)
-    m.start_from(PowerSample(t_s=0.0, t_sensor_s=0.0, t_unix_s=1000.0, gpu_w=10.0))
-    m.add_sample(PowerSample(t_s=1.0, t_sensor_s=1.0, t_unix_s=1001.0, gpu_w=10.0))
-    m.close(1001.5)
-    assert m.totals(1001.5).gpu_kwh == pytest.approx(10.0 / 3.6e6)  # 1 s at 10 W
+def test_window_holds_last_sample_to_its_end_edge() -> None:
+    samples = [PowerSample(t_s=t, t_unix_s=1000.0 + t, gpu_w=10.0) for t in (0.0, 1.0)]
+    window = closed_window(DESKTOP, 0.5, 1.5, samples)
+    assert window.totals(1.5).gpu_kwh == pytest.approx(10.0 / 3.6e6)  # 1 s at 10 W
 
 
 @pytest.mark.parametrize("counter", [False, True])
@@ -97,12 +109,8 @@ def test_window_edges_between_samples_give_exactly_the_window(counter: bool) -> 
         return PowerSample(t_s=t, t_sensor_s=t, t_unix_s=1000.0 + t, gpu_w=10.0,
                            gpu_counter_j=10.0 * t if counter else None)
 
-    m = WindowMeter(info, start_unix_s=1000.9)
-    m.start_from(at(0.0))
-    for t in (1.0, 2.0, 3.0):
-        m.add_sample(at(t))
-    m.close(1003.9)
-    totals = m.totals(1003.9)
+    window = closed_window(info, 0.9, 3.9, [at(t) for t in (0.0, 1.0, 2.0, 3.0, 4.0)])
+    totals = window.totals(3.9)
     assert totals.gpu_kwh * 3.6e6 == pytest.approx(30.0)  # 3.0 s at 10 W, nothing from outside
     assert totals.gpu_samples == 3
 

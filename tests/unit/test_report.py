@@ -41,7 +41,8 @@ def summary(run_id: str, workload: str, start: float, duration: float, joules: f
             status: FinalStatus = FinalStatus.FINISHED, units: float | None = None,
             unit: str | None = None) -> SessionSummary:
     kwh = joules / J_PER_KWH
-    whole = WindowTotals(start, start + duration, kwh * 0.6, None, None, None, None, kwh,
+    whole = WindowTotals(start, start + duration, start, start + duration, kwh * 0.6, None,
+                         None, None, None, kwh,
                          "GPU only (measured)", None, 10, 0, 0, 0.0)
     return SessionSummary(run_id=run_id, status=status, workload=workload, params={},
                           source=INFO, intensity=INTENSITY, whole=whole, window=whole,

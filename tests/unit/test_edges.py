@@ -1,0 +1,416 @@
+"""Window edges, gaps and the session clock (issue "Measurement truth at the edges").
+
+Every expected value here is worked out by hand from the scripted power trace: constant or
+piecewise-constant watts times seconds. The engine runs for real; its power source is a replay
+that the test pushes samples into, and the workload child is replaced by a scripted one so that
+the order in which events reach the engine is the test's to choose (the real child cannot be
+made to deliver a sample and a phase edge in a chosen order).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from carbontop.attribution import attribute
+from carbontop.carbon import world_average
+from carbontop.config import Settings
+from carbontop.engine import Engine
+from carbontop.meter import Traces, WindowMeter
+from carbontop.model import (
+    BoardBasis,
+    CpuRamReading,
+    FinalStatus,
+    Phase,
+    PowerSample,
+    ProgressEvent,
+    Scope,
+    SourceInfo,
+    SourceStatus,
+)
+from carbontop.summary import SessionSummary
+
+J = 3.6e6  # joules per kWh
+
+ORIN_NX = SourceInfo(kind="replay", device_name="Orin NX", gpu_count=1,
+                     gpu_rail="VDD_CPU_GPU_CV", gpu_scope=Scope.CPU_GPU_CV_SHARED,
+                     board_rail="VDD_IN", board_basis=BoardBasis.INPUT_RAIL, interval_s=0.5)
+H200 = SourceInfo(kind="nvml", device_name="H200", gpu_count=1, gpu_rail="NVML energy counter",
+                  gpu_scope=Scope.GPU_ONLY, interval_s=1.0, has_energy_counter=True)
+THOR_NO_INPUT = SourceInfo(kind="replay", device_name="Thor", gpu_count=1, gpu_rail="VDD_GPU",
+                           gpu_scope=Scope.GPU_ONLY, cpu_rail="VDD_CPU_SOC_MSS", interval_s=1.0)
+
+
+def orin(t: float, gpu: float | None = 10.0, board: float | None = 20.0) -> PowerSample:
+    return PowerSample(t_s=t, t_unix_s=1e9 + t, gpu_w=gpu, board_w=board,
+                       board_basis=BoardBasis.INPUT_RAIL, board_rail="VDD_IN")
+
+
+# -- the traces and a window, without the engine ---------------------------------------------------
+
+
+def test_window_edges_between_samples_in_either_order() -> None:
+    traces = Traces(ORIN_NX)
+    for i in range(40):  # 0 .. 19.5 s at 0.5 s
+        traces.add_sample(orin(i * 0.5))
+    # The window's edges arrive after the samples around them: 3.3 s .. 8.3 s.
+    window = WindowMeter(traces, 3.3, 0.0)
+    window.close(8.3, 0.0)
+    window.finish()
+    totals = window.totals(20.0)
+    assert totals.gpu_kwh * J == pytest.approx(50.0)  # 5 s x 10 W, nothing past the end edge
+    assert totals.board_kwh * J == pytest.approx(100.0)
+    assert totals.gpu_samples == 10  # 3.5, 4.0, ... 8.0
+    assert totals.unmeasured_s == 0.0
+
+
+def test_window_opened_before_its_samples_arrive() -> None:
+    traces = Traces(ORIN_NX)
+    traces.add_sample(orin(0.0))
+    window = WindowMeter(traces, 0.2, 0.0)
+    for i in range(1, 12):
+        traces.add_sample(orin(i * 0.5))
+        window.settle()
+    window.close(5.2, 0.0)
+    traces.add_sample(orin(6.0))
+    window.finish()
+    assert window.totals(6.0).gpu_kwh * J == pytest.approx(50.0)
+
+
+def test_ramp_is_cut_exactly_at_the_edges() -> None:
+    # P(t) = 2 t W sampled every 0.5 s; the trapezoid is exact for a ramp: E(a..b) = b^2 - a^2.
+    traces = Traces(ORIN_NX)
+    for i in range(21):
+        traces.add_sample(orin(i * 0.5, gpu=2 * i * 0.5, board=None))
+    window = WindowMeter(traces, 1.25, 0.0)
+    window.close(7.75, 0.0)
+    window.finish()
+    assert window.totals(10.0).gpu_kwh * J == pytest.approx(7.75**2 - 1.25**2)
+
+
+def test_codecarbon_reading_is_taken_once_and_prorated_at_edges() -> None:
+    # A constant 10 W CPU, CodeCarbon reading every 1.0 s from t = 0: a window from 0.04 s to
+    # 10.12 s holds 10.08 s of it: 100.8 J, from 11 readings (the first and last in part).
+    traces = Traces(ORIN_NX)
+    whole = WindowMeter(traces, 0.04, 0.0)
+    for k in range(1, 12):
+        traces.add_cpu_ram(CpuRamReading(t_s=float(k), t_unix_s=0.0, duration_s=1.0,
+                                         cpu_energy_kwh=10.0 / J, ram_energy_kwh=3.0 / J,
+                                         cpu_w=10.0, ram_w=3.0))
+        whole.settle()
+        if k == 10:
+            whole.close(10.12, 0.0)
+    whole.finish()
+    totals = whole.totals(11.0)
+    assert totals.cpu_kwh * J == pytest.approx(100.8)
+    assert totals.ram_kwh * J == pytest.approx(30.24)
+    assert totals.cpu_ram_readings == 11
+
+
+def test_one_missed_reading_is_bridged() -> None:
+    # 20 W on the input rail every 1 s for 10 s; the read at 5 s failed: still 200 J.
+    info = SourceInfo(kind="replay", device_name="x", board_rail="VDD_IN",
+                      board_basis=BoardBasis.INPUT_RAIL, interval_s=1.0)
+    traces = Traces(info)
+    window = WindowMeter(traces, 0.0, 0.0)
+    for t in range(11):
+        traces.add_sample(orin(float(t), gpu=None, board=None if t == 5 else 20.0))
+    window.close(10.0, 0.0)
+    window.finish()
+    totals = window.totals(10.0)
+    assert totals.board_kwh * J == pytest.approx(200.0)
+    assert totals.unmeasured_s == 0.0
+    assert totals.board_samples == 9  # 1, 2, 3, 4, 6, 7, 8, 9, 10 s (0 s is the edge)
+
+
+def test_a_basis_change_for_one_tick_is_a_missing_reading() -> None:
+    traces = Traces(ORIN_NX)
+    window = WindowMeter(traces, 0.0, 0.0)
+    for i in range(13):
+        s = orin(i * 0.5)
+        if i == 6:  # the input read failed: jtop fell back to the sum of the rest
+            s = PowerSample(t_s=3.0, t_unix_s=0.0, gpu_w=10.0, board_w=14.0,
+                            board_basis=BoardBasis.SUM_OF_RAILS)
+        traces.add_sample(s)
+    window.close(6.0, 0.0)
+    window.finish()
+    assert window.totals(6.0).board_kwh * J == pytest.approx(120.0)  # 6 s x 20 W
+
+
+def test_slow_source_is_judged_by_the_pace_it_keeps() -> None:
+    # Asked 0.5 s, delivered every 2.0 s: only the first step (judged before any pace was seen)
+    # is a gap; 9 steps of 2 s at 10 W are measured: 180 J of the 20 s, 2 s unmeasured.
+    traces = Traces(ORIN_NX)
+    window = WindowMeter(traces, 0.0, 0.0)
+    for k in range(11):
+        traces.add_sample(orin(2.0 * k))
+    window.close(20.0, 0.0)
+    window.finish()
+    totals = window.totals(20.0)
+    assert totals.gpu_kwh is not None
+    assert totals.gpu_kwh * J == pytest.approx(180.0)
+    assert totals.gpu_unmeasured_s == pytest.approx(2.0)
+
+
+def test_a_stalling_source_cannot_widen_its_threshold_past_five_seconds() -> None:
+    # Steps of 4 s (3 x 4 = 12 s, capped at 5 s): a 4 s step is bridged, a 6 s stall is a gap.
+    info = SourceInfo(kind="replay", device_name="x", gpu_rail="GPU",
+                      gpu_scope=Scope.GPU_ONLY, interval_s=1.0)
+    traces = Traces(info)
+    times = [0.0, 1.0, 2.0, 3.0, 7.0, 11.0, 15.0, 19.0, 25.0, 29.0]
+    window = WindowMeter(traces, 0.0, 0.0)
+    for t in times:
+        traces.add_sample(PowerSample(t_s=t, t_unix_s=0.0, gpu_w=10.0))
+    window.close(29.0, 0.0)
+    window.finish()
+    totals = window.totals(29.0)
+    # 3->7 is judged against 3 x median(1, 1, 1) = 3 s: a gap; 7->11 against 3 x median(1,1,1,4)
+    # = 3 s: a gap; 11->15 against 3 x median(1,1,1,4,4) = 3 s: a gap; 15->19 against
+    # 3 x median(1,1,1,4,4,4) = 7.5 capped at 5: bridged; 19->25 (6 s): a gap; 25->29: bridged.
+    assert totals.gpu_unmeasured_s == pytest.approx(4 + 4 + 4 + 6)
+    assert totals.gpu_kwh * J == pytest.approx(10.0 * (3 + 4 + 4))
+
+
+def test_nothing_integrated_is_empty_and_a_real_zero_stays_zero() -> None:
+    traces = Traces(ORIN_NX)
+    traces.add_sample(orin(0.0, gpu=0.0))
+    traces.add_sample(orin(0.5, gpu=0.0))
+    zero = WindowMeter(traces, 0.0, 0.0)
+    zero.close(0.5, 0.0)
+    zero.finish()
+    assert zero.totals(0.5).gpu_kwh == 0.0
+    traces.mark_gap()  # the source was lost
+    traces.add_sample(orin(30.0))
+    lost = WindowMeter(traces, 10.0, 0.0)
+    lost.close(20.0, 0.0)
+    lost.finish()
+    totals = lost.totals(20.0)
+    assert totals.gpu_kwh is None and totals.board_kwh is None and totals.total_kwh is None
+    assert totals.unmeasured_s == pytest.approx(10.0)
+
+
+def test_lost_energy_counter_is_not_extrapolated() -> None:
+    # NVML counter at 300 W read every 1 s; the GPU is lost after t = 10 s of a 70 s window.
+    traces = Traces(H200)
+    window = WindowMeter(traces, 0.0, 0.0)
+    for t in range(11):
+        traces.add_sample(PowerSample(t_s=float(t), t_unix_s=0.0, gpu_w=300.0,
+                                      gpu_counter_j=1000.0 + 300.0 * t))
+    window.close(70.0, 0.0)
+    window.finish()
+    totals = window.totals(70.0)
+    assert totals.gpu_kwh * J == pytest.approx(3000.0)
+    assert totals.gpu_unmeasured_s == pytest.approx(60.0)
+    assert totals.unmeasured_s == pytest.approx(60.0)
+
+
+def test_counter_held_to_an_end_edge_within_the_gap_rule() -> None:
+    traces = Traces(H200)
+    window = WindowMeter(traces, 0.0, 0.0)
+    for t in range(6):
+        traces.add_sample(PowerSample(t_s=float(t), t_unix_s=0.0, gpu_w=100.0,
+                                      gpu_counter_j=100.0 * t))
+    window.close(6.5, 0.0)  # 1.5 s after the last read: within 3 x 1 s, held at 100 W
+    window.finish()
+    totals = window.totals(6.5)
+    assert totals.gpu_kwh * J == pytest.approx(650.0)
+    assert totals.gpu_unmeasured_s == 0.0
+
+
+# -- what the total is ---------------------------------------------------------------------------
+
+
+def test_measured_cpu_rail_replaces_codecarbon_when_no_board_figure() -> None:
+    a = attribute(THOR_NO_INPUT, gpu_kwh=1.0, board_kwh=None, cpu_kwh=0.5, ram_kwh=0.2,
+                  cpu_rail_kwh=0.3)
+    assert a.total_kwh == pytest.approx(1.5)  # GPU 1.0 + CPU rail 0.3 + RAM 0.2
+    assert "VDD_CPU_SOC_MSS" in a.basis and "CPU+SOC+MSS" in a.basis
+    assert a.rests_on == ("gpu", "cpu_rail")
+    assert a.components.cpu_kwh == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("info, figures", [
+    (ORIN_NX, dict(gpu_kwh=1.0, board_kwh=3.0, cpu_kwh=0.5, ram_kwh=0.2)),
+    (ORIN_NX, dict(gpu_kwh=1.0, board_kwh=None, cpu_kwh=0.5, ram_kwh=0.2)),
+    (THOR_NO_INPUT, dict(gpu_kwh=1.0, board_kwh=None, cpu_kwh=0.5, ram_kwh=0.2,
+                         cpu_rail_kwh=0.3)),
+    (H200, dict(gpu_kwh=1.0, board_kwh=None, cpu_kwh=0.5, ram_kwh=0.2)),
+    (SourceInfo(kind="none", device_name="no GPU"),
+     dict(gpu_kwh=None, board_kwh=None, cpu_kwh=0.5, ram_kwh=0.2)),
+])
+def test_components_add_up_to_the_total(info: SourceInfo, figures: dict[str, Any]) -> None:
+    a = attribute(info, **figures)
+    parts = [a.components.gpu_kwh, a.components.cpu_kwh, a.components.ram_kwh]
+    assert a.total_kwh == pytest.approx(sum(p or 0.0 for p in parts))
+
+
+# -- the engine: edges by their own timestamps, one clock ---------------------------------------
+
+
+class ReplaySource:
+    def __init__(self, info: SourceInfo) -> None:
+        self.info = info
+        self.sink: Callable[[Any], None] | None = None
+
+    def open(self) -> SourceInfo:
+        return self.info
+
+    def start(self, sink: Callable[[Any], None]) -> None:
+        self.sink = sink
+
+    def close(self) -> None:
+        pass
+
+    def push(self, event: Any) -> None:
+        assert self.sink is not None
+        self.sink(event)
+
+
+class ScriptedChild:
+    """Stands in for the workload child: the test says when it reports and when it exits."""
+
+    def __init__(self, on_event: Callable[[ProgressEvent], None]) -> None:
+        self.on_event = on_event
+        self.exited = threading.Event()
+        self.failure_reason: str | None = None
+
+    def start(self) -> None:
+        pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self.exited.wait(timeout):
+            raise TimeoutError
+        return 0
+
+    def stop(self) -> None:
+        self.exited.set()
+
+    def cpu_fraction(self) -> float:
+        return 0.0
+
+
+class Clocks:
+    """A session clock the test advances, and a wall clock that NTP may step."""
+
+    def __init__(self) -> None:
+        self.mono = 100.0
+        self.wall_offset = 1.7e9
+
+    def wall(self) -> float:
+        return self.mono + self.wall_offset
+
+
+def run_scripted(tmp_path: Path, info: SourceInfo,
+                 script: Callable[[ReplaySource, ScriptedChild, Clocks], None]) -> SessionSummary:
+    clocks = Clocks()
+    source = ReplaySource(info)
+    children: list[ScriptedChild] = []
+
+    def factory(workload: str, **kwargs: Any) -> ScriptedChild:
+        children.append(ScriptedChild(kwargs["on_event"]))
+        return children[-1]
+
+    engine = Engine(Settings(gpu_source="none", output_dir=tmp_path), source, world_average(),
+                    clock=clocks.wall, monotonic=lambda: clocks.mono, runner_factory=factory)
+    engine.open()
+    try:
+        engine.start_session("scripted", duration_s=1000.0)
+        deadline = 200
+        while not children and deadline:
+            threading.Event().wait(0.01)
+            deadline -= 1
+        assert children, "the engine never started the child"
+        script(source, children[0], clocks)
+        children[0].exited.set()
+        summary = engine.wait_session(30)
+    finally:
+        engine.close()
+    assert summary is not None and summary.status is FinalStatus.FINISHED
+    return summary
+
+
+def phase_event(phase: Phase, t_s: float) -> ProgressEvent:
+    return ProgressEvent(kind="phase", t_unix_s=0.0, phase=phase, t_s=t_s)
+
+
+def done_event(t_s: float, units: float) -> ProgressEvent:
+    return ProgressEvent(kind="done", t_unix_s=0.0, units=units, unit="item", t_s=t_s)
+
+
+def test_engine_places_edges_by_timestamps_whatever_the_order(tmp_path: Path) -> None:
+    # 10 W GPU / 20 W board every 0.5 s. The child's "measuring" edge (t = 102.2) reaches the
+    # engine only after the samples up to 103.0, and its "done" edge (t = 107.2) only after the
+    # samples up to 108.0: the window is 5 s, 50 J of GPU and 100 J of board, none unmeasured.
+    def script(source: ReplaySource, child: ScriptedChild, clocks: Clocks) -> None:
+        t = 100.0
+        while t <= 103.0:
+            clocks.mono = t
+            source.push(orin(t))
+            t += 0.5
+        child.on_event(phase_event(Phase.MEASURING, 102.2))
+        while t <= 108.0:
+            clocks.mono = t
+            source.push(orin(t))
+            t += 0.5
+        child.on_event(done_event(107.2, units=50.0))
+        source.push(orin(108.5))
+
+    summary = run_scripted(tmp_path, ORIN_NX, script)
+    window = summary.window
+    assert window is not None
+    assert window.duration_s == pytest.approx(5.0)
+    assert window.gpu_kwh * J == pytest.approx(50.0)
+    assert window.board_kwh * J == pytest.approx(100.0)
+    assert window.unmeasured_s == 0.0
+    assert summary.efficiency.throughput_per_s == pytest.approx(10.0)  # 50 items / 5 s
+
+
+def test_a_stepped_wall_clock_changes_no_duration(tmp_path: Path) -> None:
+    # NTP steps the wall clock forward by an hour in the middle of the measured window.
+    def script(source: ReplaySource, child: ScriptedChild, clocks: Clocks) -> None:
+        for i in range(25):
+            t = 100.0 + 0.5 * i
+            clocks.mono = t
+            if i == 12:
+                clocks.wall_offset += 3600.0
+            source.push(orin(t))
+            if i == 4:
+                child.on_event(phase_event(Phase.MEASURING, t))
+            if i == 22:
+                child.on_event(done_event(t, units=90.0))
+
+    summary = run_scripted(tmp_path, ORIN_NX, script)
+    assert summary.window is not None
+    assert summary.window.duration_s == pytest.approx(9.0)  # 102.0 .. 111.0 on the session clock
+    assert summary.efficiency.throughput_per_s == pytest.approx(10.0)
+    assert summary.window.board_kwh * J == pytest.approx(180.0)
+    assert summary.whole.duration_s < 20.0
+
+
+def test_engine_refreshes_the_gap_rule_after_a_reconnect(tmp_path: Path) -> None:
+    # Before the loss the source delivered every 0.5 s; it comes back delivering every 2 s.
+    # After the reconnect only the first 2 s step is judged against the asked 0.5 s.
+    def script(source: ReplaySource, child: ScriptedChild, clocks: Clocks) -> None:
+        t = 100.0
+        child.on_event(phase_event(Phase.MEASURING, 100.0))
+        while t <= 105.0:
+            clocks.mono = t
+            source.push(orin(t))
+            t += 0.5
+        source.push(SourceStatus(t_unix_s=0.0, connected=False, message="lost"))
+        source.push(SourceStatus(t_unix_s=0.0, connected=True, message="back"))
+        for t in (110.0, 112.0, 114.0, 116.0, 118.0, 120.0):
+            clocks.mono = t
+            source.push(orin(t))
+        child.on_event(done_event(120.0, units=1.0))
+
+    summary = run_scripted(tmp_path, ORIN_NX, script)
+    window = summary.window
+    assert window is not None
+    # measured: 100..105 (5 s) and 112..120 (8 s) at 10 W; unmeasured: 105..110, 110..112
+    assert window.gpu_kwh * J == pytest.approx(130.0)
+    assert window.unmeasured_s == pytest.approx(7.0)
