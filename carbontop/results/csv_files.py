@@ -305,7 +305,7 @@ def _header_of(path: Path, key: Inode) -> list[str] | None:
         st = os.fstat(f.fileno())
         if (st.st_dev, st.st_ino) != key:
             raise _NotOurs
-        first = f.readline(1 << 16).decode("utf-8", errors="replace")
+        first = f.readline(1 << 16).decode("utf-8", errors="surrogateescape")
     if not first.strip():
         return None
     return next(csv.reader([first]))

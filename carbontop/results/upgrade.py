@@ -147,12 +147,15 @@ def _write_upgraded(source: Path, target: Path, header: tuple[str, ...],
         with os.fdopen(os.dup(fd), "w", newline="", encoding=ENCODING, errors=ERRORS) as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(layout)
-            for line, cells in _records(source):
-                if len(cells) != len(header):
-                    raise NotUpgradable(f"line {line} of {source} has {len(cells)} cells where its "
-                                        f"header has {len(header)}")
-                writer.writerow([cells[i] if i >= 0 else "" for i in where])
-                rows += 1
+            try:
+                for line, cells in _records(source):
+                    if len(cells) != len(header):
+                        raise NotUpgradable(f"line {line} of {source} has {len(cells)} cells "
+                                            f"where its header has {len(header)}")
+                    writer.writerow([cells[i] if i >= 0 else "" for i in where])
+                    rows += 1
+            except csv.Error as exc:  # a NUL byte, a field beyond csv's size limit
+                raise NotUpgradable(f"{source} cannot be read as CSV ({exc})") from None
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -168,10 +171,13 @@ def _verify(source: Path, target: Path, header: tuple[str, ...],
     where = [header.index(c) if c in header else -1 for c in layout]
     old_records, new_records = _records(source), _records(target)
     seen = 0
-    for (_, old), (_, new) in zip(old_records, new_records, strict=True):
-        if new != [old[i] if i >= 0 else "" for i in where]:
-            raise OSError(errno.EIO, f"{target}: row {seen + 1} differs from the original")
-        seen += 1
+    try:
+        for (_, old), (_, new) in zip(old_records, new_records, strict=True):
+            if new != [old[i] if i >= 0 else "" for i in where]:
+                raise OSError(errno.EIO, f"{target}: row {seen + 1} differs from the original")
+            seen += 1
+    except (ValueError, csv.Error) as exc:  # zip(strict=True): one file has more rows
+        raise OSError(errno.EIO, f"{target}: read back unlike the original ({exc})") from None
     if seen != rows:
         raise OSError(errno.EIO, f"{target}: {seen} rows read back, {rows} written")
 
@@ -198,7 +204,8 @@ def _keep_original(path: Path) -> Path:
             n += 1
             continue
         try:
-            with path.open("rb") as src, os.fdopen(fd, "wb") as dst:
+            with os.fdopen(fd, "wb") as dst, path.open("rb") as src:
+                os.fchmod(dst.fileno(), stat.S_IMODE(os.fstat(src.fileno()).st_mode))
                 shutil.copyfileobj(src, dst)
                 dst.flush()
                 os.fsync(dst.fileno())

@@ -332,3 +332,35 @@ def test_a_writer_busy_during_the_upgrade_loses_no_row(tmp_path: Path) -> None:
     assert any(r[2] == "old" for r in backup)
     first_new = next(i for i, r in enumerate(rows) if r[3] == "new")
     assert any(r[3] == "old" for r in rows[first_new:])
+
+
+def test_without_hard_links_the_original_is_copied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(OLD_TEXT)
+    path.chmod(0o640)
+    (tmp_path / "x.csv.pre-upgrade.bak").write_text("an earlier upgrade's backup\n")
+
+    def no_links(*args: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")  # what vfat answers
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert CsvAppender(tmp_path, "x.csv", NEW, identity=IDENTITY).append([{"run_id": "r2"}])
+    assert (tmp_path / "x.csv.pre-upgrade.bak").read_text() == "an earlier upgrade's backup\n"
+    backup = tmp_path / "x.csv.pre-upgrade-2.bak"
+    assert backup.read_text() == OLD_TEXT
+    assert backup.stat().st_mode & 0o777 == 0o640 == path.stat().st_mode & 0o777
+    assert path.read_text().startswith("timestamp,v,extra,run_id,text\n2025,1,,r1,\"a,b\"\n")
+
+
+def test_a_file_csv_cannot_read_is_not_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    # A quote torn open: the rest of the file becomes one cell, beyond csv's field size limit.
+    damaged = OLD_TEXT.encode() + b'2025,3,r1,"torn\n' + b"2025,4,r1,x\n" * 20_000
+    path.write_bytes(damaged)
+    notices: list[str] = []
+    app = CsvAppender(tmp_path, "x.csv", NEW, notices.append, identity=IDENTITY)
+    assert app.append([{"run_id": "r2"}]) is True
+    assert path.read_bytes() == damaged
+    assert app.path == tmp_path / "x.carbontop-2.csv"
+    assert any("cannot be read as CSV" in n and "left untouched" in n for n in notices), notices
