@@ -99,7 +99,6 @@ class CsvAppender:
         self.filename = filename
         self.columns = tuple(columns)
         self.identity = tuple(identity) if identity is not None else None
-        self._layouts: dict[Inode, tuple[str, ...]] = {}  # header of each file appended to
         self._refused: set[Inode] = set()  # carbontop's, but cannot be upgraded cell for cell
         self.durable = durable  # fsync every flush (summary rows)
         self._notify = notify or (lambda message: log.warning(message))
@@ -263,14 +262,13 @@ class CsvAppender:
         if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
             return self.columns, True  # a new file, or a device or pipe (/dev/null, /dev/full)
         key = (st.st_dev, st.st_ino)
-        if key in self._layouts:
-            return self._layouts[key], False
+        # Read under the lock on every write (one short read): a cached header could belong to a
+        # deleted file whose inode number a new file reuses.
         header = _header_of(path, key)
         if header is None:
             return self.columns, False  # a blank first line: as before, rows under our columns
         decision = classify(header, self.columns, self.identity)
         if decision.verdict is Verdict.APPEND:
-            self._layouts[key] = decision.columns
             return decision.columns, False
         if decision.verdict is Verdict.FOREIGN or key in self._refused:
             raise _NotOurs
