@@ -153,5 +153,18 @@ def total_summary_columns() -> tuple[str, ...]:
     return cc + tuple(c.name for c in TOTAL_SUMMARY_EXTRA if c.name not in cc)
 
 
+# Identity columns: every carbontop version has written them to that file and every later one
+# must (tests check they stay in the schema). A file holding them, with the columns it shares
+# with today's schema in today's order, is an earlier carbontop's and is upgraded in place
+# (carbontop/results/upgrade.py). They include run_id and, for total_summary.csv, carbontop's
+# own columns, so that the original script's files and CodeCarbon's own CSV stay foreign.
+GPU_LOG_IDENTITY: tuple[str, ...] = (
+    "timestamp", "gpu_power_w", "gpu_energy_kwh", "gpu_co2_kg", "run_id")
+EMISSIONS_IDENTITY: tuple[str, ...] = (
+    "gpu_energy_kwh", "cpu_ram_co2_kg", "gpu_co2_kg", "total_co2_kg", "gpu_count", "gpu_name",
+    "run_id")
+TOTAL_SUMMARY_IDENTITY: tuple[str, ...] = ("run_id", "status", "workload", "total_basis")
+
+
 def names(columns: tuple[Column, ...]) -> tuple[str, ...]:
     return tuple(c.name for c in columns)

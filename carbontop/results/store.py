@@ -80,13 +80,13 @@ class ResultStore:
         self._clock = clock
         fallback = fallback_dir or default_fallback_dir()
         self.gpu_log = CsvAppender(directory, schema.GPU_LOG, schema.names(schema.GPU_LOG_COLUMNS),
-                                   self._notify, fallback)
+                                   self._notify, fallback, identity=schema.GPU_LOG_IDENTITY)
         self.emissions = CsvAppender(directory, schema.EMISSIONS,
                                      schema.names(schema.EMISSIONS_COLUMNS), self._notify,
-                                     fallback, durable=True)
+                                     fallback, durable=True, identity=schema.EMISSIONS_IDENTITY)
         self.total_summary = CsvAppender(directory, schema.TOTAL_SUMMARY,
                                          schema.total_summary_columns(), self._notify, fallback,
-                                         durable=True)
+                                         durable=True, identity=schema.TOTAL_SUMMARY_IDENTITY)
         self._lock = threading.Lock()
         self._rows: list[dict[str, object]] = []
         self._idle_rows: deque[dict[str, object]] = deque(maxlen=IDLE_ROWS_KEPT)

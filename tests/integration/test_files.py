@@ -39,23 +39,33 @@ def test_disk_full_keeps_rows_and_writes_them_to_a_named_fallback(tmp_path: Path
     engine.start_session("idle", {"warmup_s": "0"}, duration_s=4.0)
     deadline = time.monotonic() + 30
     gpu_log = out / schema.GPU_LOG
-    while not gpu_log.exists() and time.monotonic() < deadline:
+    while not gpu_log.exists():
+        assert time.monotonic() < deadline, "no gpu_log.csv within 30 s"
         time.sleep(0.1)
-    written_before = len(rows(gpu_log))
-    assert written_before > 0
-    # The disk fills: every further write to gpu_log.csv fails with ENOSPC.
-    gpu_log.unlink()
-    gpu_log.symlink_to("/dev/full")
+    # The disk fills: from one instant on, every write to gpu_log.csv fails with ENOSPC. What was
+    # written until then stays readable under a second name (a hard link to the same file), and
+    # /dev/full takes the name in one atomic rename: no row can land between the count and the
+    # switch, and none is lost with an unlinked file.
+    written_file = out / "gpu_log.before-disk-full.csv"
+    os.link(gpu_log, written_file)
+    full = out / "gpu_log.full.tmp"
+    full.symlink_to("/dev/full")
+    os.replace(full, gpu_log)
     summary = engine.wait_session(60)
     engine.close()
     assert summary is not None and summary.status.value == "finished"
     assert any("cannot write" in n and "kept in memory" in n for n in notices), notices
     saved = fallback_state / schema.GPU_LOG
     assert any(str(saved) in n for n in notices), notices
-    fallback_rows = rows(saved)
-    assert fallback_rows and {r["run_id"] for r in fallback_rows} == {summary.run_id}
+    written_rows, fallback_rows = rows(written_file), rows(saved)
+    assert written_rows and fallback_rows
+    on_disk = written_rows + fallback_rows
+    assert {r["run_id"] for r in on_disk} == {summary.run_id}
     # Every sample of the session is on disk somewhere, none twice.
-    assert written_before + len(fallback_rows) >= summary.whole.gpu_samples
+    samples = [(r["timestamp"], r["sensor_time_s"]) for r in on_disk]
+    assert len(set(samples)) == len(samples), "a sample was written twice"
+    assert samples == sorted(samples), "rows out of order: a kept row was written late or twice"
+    assert len(on_disk) >= summary.whole.gpu_samples
     assert rows(out / schema.EMISSIONS)[0]["run_id"] == summary.run_id
 
 
