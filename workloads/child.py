@@ -11,8 +11,8 @@ Event lines: ``{"kind", "t_unix_s", "t_s", "phase", "units", "unit", "flops", "m
 "info"}``; ``t_s`` is when it happened on the session clock (an edge's stamp is taken at the edge,
 a program's progress line brings its own). Kinds ``phase``, ``units`` (cumulative in the current
 phase, at most every 0.25 s and at its end), ``info``, ``error`` (then exit code 1) and ``done``
-(stamped at the end of the measured window, sent before teardown). The child exits when its parent dies
-(PR_SET_PDEATHSIG and a ``getppid()`` check) and promptly on SIGTERM/SIGINT.
+(stamped at the end of the measured window, sent before teardown). The child exits when its
+parent dies (PR_SET_PDEATHSIG and a ``getppid()`` check) and promptly on SIGTERM/SIGINT.
 
 ``--command-json '["python", "train.py"]'`` runs a plain command instead of a workload: loading,
 then the whole command as the measured window (one unit, "run", when it exits 0), unless it
