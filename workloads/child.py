@@ -513,10 +513,12 @@ def _exit_fd(pid: int) -> int | None:
 class ProgressReader:
     """Applies a command's progress lines (:mod:`carbontop.progress`) to the runner as they come.
 
-    ``phase`` starts a phase (the measured window is the last measuring phase); ``units`` adds
-    units of work to the current one. Each line counts at its ``t=`` stamp when that is a time on
-    the session clock between the command's start and now, else at the moment it was read; a
-    stamp is never placed before the current phase's start. Units are reported to the monitor at
+    ``phase`` starts a phase (the measured window is the last measuring phase; the program's
+    first phase line is always an edge, so ``measure`` as its first word restarts the measuring
+    phase the command began in); ``units`` adds units of work to the current one. Each line
+    counts at its ``t=`` stamp when that is a time on the session clock between the command's
+    start and now, else at the moment it was read; a stamp is never placed before the current
+    phase's start. Units are reported to the monitor at
     most every ``UNITS_EVERY_S`` and at every edge, however often the program writes them.
     """
 
@@ -526,6 +528,7 @@ class ProgressReader:
         self.earliest_s = earliest_s
         self.open = True  # False once every writer has closed the pipe
         self.used = False
+        self._phases_used = False
         self._buffer = b""
         self._last_units_report_s = float("-inf")
         self._warned_stamp = False
@@ -561,8 +564,13 @@ class ProgressReader:
             return
         at_s = self._when(line.t_s, read_s)
         runner = self.runner
-        if line.phase is not None and Phase(line.phase) is not runner.phase:
-            self.used = True
+        # The program's first phase line takes the phases over, even when it names the phase the
+        # child started it in: "measure" as its first word starts the window there, not at the
+        # command's start (its interpreter and imports are not measured).
+        if line.phase is not None and (
+            Phase(line.phase) is not runner.phase or not self._phases_used
+        ):
+            self.used = self._phases_used = True
             runner.report_units(t_s=at_s)
             runner.enter(Phase(line.phase), t_s=at_s)
             self._last_units_report_s = at_s

@@ -485,6 +485,31 @@ def test_a_line_counts_at_its_stamp_else_when_it_is_written(tmp_path: Path) -> N
     assert "is not a CLOCK_MONOTONIC time" in (tmp_path / "command.log").read_text()
 
 
+def test_without_a_pidfd_the_commands_exit_is_still_seen_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.8 or a kernel before 5.3 has no pidfd: the exit is polled (every 10 ms)."""
+    from workloads import child
+
+    monkeypatch.setattr(child, "_exit_fd", lambda pid: None)
+    read_fd, write_fd = os.pipe()
+    try:
+        runner = child.Runner(child.EventWriter(write_fd), child._Signals(), None, None)
+        script = ("import os, time; from carbontop import progress; progress.phase('measure'); "
+                  "time.sleep(0.3); os._exit(0)")
+        assert runner.run_command([sys.executable, "-c", script]) == "command exited"
+    finally:
+        os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        events = [e for e in map(parse_event, pipe.read().splitlines()) if e is not None]
+    measuring = [e for e in events if e.kind == "phase" and e.phase is Phase.MEASURING]
+    assert len(measuring) == 2  # the command's start, then the program's own "measure" line
+    measure = measuring[-1]
+    assert measure.t_s is not None and runner.window_end_s is not None
+    assert 0.3 <= runner.window_end_s - measure.t_s <= 0.3 + 0.03
+    assert runner.measured == (0.0, None, pytest.approx(runner.window_end_s - measure.t_s))
+
+
 def test_a_workloads_done_is_stamped_at_the_end_of_its_measured_loop(tmp_path: Path) -> None:
     """After the last step's queued work (synchronize), before teardown."""
     runner, recorder = plugin("SlowEdges", tmp_path, duration_s=1.0)
