@@ -450,7 +450,6 @@ class Runner:
         try:
             while True:
                 timeout = CHECK_EVERY_S if exit_fd is not None else EXIT_POLL_S
-                deadline = None
                 if self.duration_s is not None:
                     deadline = self.phase_start + self.duration_s
                     timeout = max(0.0, min(timeout, deadline - session_time_s()))
@@ -463,7 +462,8 @@ class Runner:
                     reader.read()  # what it wrote just before it exited
                     return "command exited", woke_s
                 self.check()
-                if deadline is not None and woke_s >= deadline:
+                # (the lines just read may have started a phase: its own duration counts)
+                if self.duration_s is not None and woke_s >= self.phase_start + self.duration_s:
                     reader.read()
                     _end_command(proc)
                     return "duration", woke_s
