@@ -584,7 +584,9 @@ def format_summary(summary: Any, paths: list[Path]) -> str:
         lines.append(f"  above idle  {human_energy(net)} net of {human_energy(win.total_kwh)} "
                      f"gross (idle {summary.baseline.idle_w:.2f} W over "
                      f"{summary.baseline.duration_s:.1f} s)")
-    if e.throughput_per_s:
+    if e.too_short:
+        lines.append(f"  throughput  none: {e.too_short}")
+    elif e.throughput_per_s:
         lines.append(f"  throughput  {e.throughput_per_s:.2f} {e.unit}/s, "
                      + (f"{e.energy_per_unit_j:.4g} J/{e.unit}" if e.energy_per_unit_j else "")
                      + (f", {e.gflop_per_j:.3g} GFLOP/J" if e.gflop_per_j else ""))

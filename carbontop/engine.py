@@ -436,7 +436,8 @@ class Engine:
     def _summary(self, session: _Session, status: FinalStatus, now: float) -> SessionSummary:
         """``now`` is on the session clock."""
         window = session.window.totals(now) if session.window is not None else None
-        eff = Efficiency.compute(session.units, session.unit, session.flops, window)
+        eff = Efficiency.compute(session.units, session.unit, session.flops, window,
+                                 sample_period_s=self.info.interval_s)
         cc = self.cpu_ram
         return SessionSummary(
             run_id=session.run_id, status=status, workload=session.workload,
@@ -586,9 +587,11 @@ class Engine:
             session.window.close(edge, edge_unix)
             self._closing.append(session.window)
             session.board_end = self._board_state()
-        if phase in (Phase.LOADING, Phase.WARMUP) and session.window is not None:
-            # A program went back to warm-up (progress protocol): the measured window is its
-            # last measuring phase, so this one is discarded.
+        restart = phase is Phase.MEASURING and session.phase is Phase.MEASURING
+        if (phase in (Phase.LOADING, Phase.WARMUP) or restart) and session.window is not None:
+            # A program went back to warm-up, or stamped a new measuring edge (its first
+            # ``measure`` line after the child's own): the measured window is its last
+            # measuring phase, so this one is discarded.
             if session.window in self._closing:
                 self._closing.remove(session.window)
             session.window = None
@@ -648,7 +651,8 @@ class Engine:
             elapsed_s=now - session.whole.start_s,
             duration_s=session.duration_s, measuring_elapsed_s=measuring,
             whole=session.whole.totals(now, now_unix), window=window,
-            efficiency=Efficiency.compute(session.units, session.unit, session.flops, window),
+            efficiency=Efficiency.compute(session.units, session.unit, session.flops, window,
+                                          sample_period_s=self.info.interval_s),
             failure_reason=session.failure_reason)
 
     # -- helpers -------------------------------------------------------------------------------

@@ -19,9 +19,30 @@ def iso_utc(t_unix_s: float) -> str:
     return datetime.fromtimestamp(t_unix_s, tz=timezone.utc).isoformat(timespec="microseconds")
 
 
+MIN_WINDOW_SAMPLE_PERIODS = 2
+"""A measured window shorter than this many sample periods gives no per-unit figures."""
+
+
+def too_short_note(duration_s: float, sample_period_s: float) -> str | None:
+    """Why a window of ``duration_s`` is too short to measure at ``sample_period_s``; else None.
+
+    Shorter than two sample periods, a window holds at most one sample, so its energy is an
+    interpolation between samples taken outside it: a rate or J per unit from it is not a
+    measurement (a 0.3 s window once gave "247155 sample/s, 8.4e-05 J/sample").
+    """
+    if sample_period_s <= 0 or duration_s >= MIN_WINDOW_SAMPLE_PERIODS * sample_period_s:
+        return None
+    return (f"window too short to measure ({duration_s:.3g} s < "
+            f"{MIN_WINDOW_SAMPLE_PERIODS} sample periods of {sample_period_s:g} s)")
+
+
 @dataclass(frozen=True)
 class Efficiency:
-    """Energy per unit of work over the measured window (measurement.md rule 7)."""
+    """Energy per unit of work over the measured window (measurement.md rule 7).
+
+    ``too_short`` says why the figures are empty when the window was shorter than two sample
+    periods (:func:`too_short_note`); None otherwise.
+    """
 
     units: float | None
     unit: str | None
@@ -30,10 +51,16 @@ class Efficiency:
     units_per_j: float | None
     units_per_s_per_w: float | None
     gflop_per_j: float | None
+    too_short: str | None = None
 
     @staticmethod
     def compute(units: float | None, unit: str | None, flops: float | None,
-                window: WindowTotals | None) -> Efficiency:
+                window: WindowTotals | None, sample_period_s: float | None = None) -> Efficiency:
+        """The window's figures; none of them when it lasted under two ``sample_period_s``."""
+        if window is not None and sample_period_s is not None:
+            note = too_short_note(window.duration_s, sample_period_s)
+            if note is not None:
+                return Efficiency(units, unit, None, None, None, None, None, too_short=note)
         if window is None or not units or window.duration_s <= 0:
             return Efficiency(units, unit, None, None, None, None, None)
         throughput = units / window.duration_s
@@ -81,6 +108,18 @@ class SessionSummary:
     experiment_id: str | None = None  # shared by the trials of one --repeat
     trial: str | None = None  # "2/5"
     board: dict[str, object] = field(default_factory=dict)  # board_state.BOARD_STATE_COLUMNS
+
+    def __post_init__(self) -> None:
+        # The source's sample period decides whether the window could be measured at all. The
+        # rule is applied here as well, so that every summary follows it whoever computed the
+        # efficiency (and whether or not they passed the period to Efficiency.compute).
+        if self.window is None or self.efficiency.too_short is not None:
+            return
+        note = too_short_note(self.window.duration_s, self.source.interval_s)
+        if note is not None:
+            e = self.efficiency
+            object.__setattr__(self, "efficiency", Efficiency(
+                e.units, e.unit, None, None, None, None, None, too_short=note))
 
     def co2_kg(self, kwh: float | None) -> float | None:
         return None if kwh is None else kwh * self.intensity.g_per_kwh / 1000.0
@@ -217,7 +256,7 @@ class SessionSummary:
         }
 
     def _net_per_unit(self) -> float | None:
-        if self.baseline is None or not self.efficiency.units:
+        if self.baseline is None or not self.efficiency.units or self.efficiency.too_short:
             return None
         net = self.baseline.net_kwh(self.window)
         return net * J_PER_KWH / self.efficiency.units if net is not None else None
@@ -230,6 +269,7 @@ class SessionSummary:
         # Each measured component's own gaps (unmeasured_s is the union for the total's basis).
         for name in ("gpu", "board", "cpu_rail"):
             row[f"{name}_unmeasured_s"] = round(getattr(self.whole, f"{name}_unmeasured_s"), 3)
+        row["window_too_short"] = self.efficiency.too_short
         return row
 
 

@@ -7,13 +7,17 @@ the pipe; the workload's own stdout/stderr go to a log file. Phases (measurement
 ``measuring`` (``step()`` for ``--duration`` seconds of the monotonic clock, or until the workload
 ends). ``synchronize()`` runs at every window edge, before the event that marks it.
 
-Event lines: ``{"kind", "t_unix_s", "phase", "units", "unit", "flops", "message", "info"}``; kinds
-``phase``, ``units`` (cumulative in the current phase, at most every 0.25 s and at its end),
-``info``, ``error`` (then exit code 1) and ``done``. The child exits when its parent dies
-(PR_SET_PDEATHSIG and a ``getppid()`` check) and promptly on SIGTERM/SIGINT.
+Event lines: ``{"kind", "t_unix_s", "t_s", "phase", "units", "unit", "flops", "message",
+"info"}``; ``t_s`` is when it happened on the session clock (an edge's stamp is taken at the edge,
+a program's progress line brings its own). Kinds ``phase``, ``units`` (cumulative in the current
+phase, at most every 0.25 s and at its end), ``info``, ``error`` (then exit code 1) and ``done``
+(stamped at the end of the measured window, sent before teardown). The child exits when its
+parent dies (PR_SET_PDEATHSIG and a ``getppid()`` check) and promptly on SIGTERM/SIGINT.
 
 ``--command-json '["python", "train.py"]'`` runs a plain command instead of a workload: loading,
-then the whole command as the measured window (one unit, "run", when it exits 0).
+then the whole command as the measured window (one unit, "run", when it exits 0), unless it
+reports its own phases and units with the progress protocol (:mod:`carbontop.progress`), whose
+lines are applied as soon as they are written.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import argparse
 import contextlib
 import ctypes
 import errno
+import functools
 import gc
 import importlib.util
 import json
 import logging
 import os
+import select
 import shlex
 import signal
 import subprocess
@@ -43,12 +49,16 @@ from typing import Any, TypeVar
 from carbontop.clock import session_time_s
 from carbontop.errors import BadInput, CarbontopError
 from carbontop.model import Phase, ProgressEvent
+from carbontop.progress import PROGRESS_FD_ENV, parse_line
 from workloads.base import Step, Workload
 
 log = logging.getLogger("workloads.child")
 
 GROUP = "carbontop.workloads"
 UNITS_EVERY_S = 0.25
+CHECK_EVERY_S = 0.25  # signals, the parent and the duration, while a command runs
+EXIT_POLL_S = 0.01  # how often a command's exit is polled where no pidfd is available
+STAMP_SLACK_S = 0.001  # a stamp's rounding (6 decimals) and clock reads in another process
 _PR_SET_PDEATHSIG = 1
 _T = TypeVar("_T")
 
@@ -114,11 +124,23 @@ class EventWriter:
         flops: float | None = None,
         message: str = "",
         info: dict[str, str] | None = None,
+        t_s: float | None = None,
     ) -> None:
+        """Write one event; ``t_s`` is when it happened on the session clock (default: now).
+
+        An event stamped earlier than now (a program's own stamp, a window's end) gets its wall
+        label moved back by the same amount, so both of its times name the same moment.
+        """
+        now_s = session_time_s()
+        t_unix_s = time.time()
+        if t_s is None:
+            t_s = now_s
+        else:
+            t_unix_s -= now_s - t_s
         event = ProgressEvent(
             kind=kind,
-            t_unix_s=time.time(),
-            t_s=session_time_s(),
+            t_unix_s=t_unix_s,
+            t_s=t_s,
             phase=phase,
             units=units,
             unit=self.unit if units is not None else None,
@@ -290,9 +312,11 @@ class Runner:
         self.phase = Phase.LOADING
         self.units = 0.0
         self.flops: float | None = None
-        self.phase_start = time.monotonic()
+        self.phase_start = session_time_s()
         # measuring units, flops and seconds once the window closed
         self.measured: tuple[float, float | None, float] = (0.0, None, 0.0)
+        # the measured window's end on the session clock: the "done" event's stamp
+        self.window_end_s: float | None = None
         self.workload: Workload | None = None
 
     def check(self) -> None:
@@ -300,16 +324,27 @@ class Runner:
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
             raise Terminated("the parent process is gone")
 
-    def enter(self, phase: Phase) -> None:
+    def enter(self, phase: Phase, t_s: float | None = None) -> None:
+        """Start ``phase`` at ``t_s`` on the session clock (default: now) and report the edge."""
+        start = session_time_s() if t_s is None else t_s
         log.info("phase: %s", phase.value)
         self.phase = phase
         self.units = 0.0
         self.flops = None
-        self.phase_start = time.monotonic()
-        self.events.emit("phase", phase=phase, info={"t_monotonic_s": f"{self.phase_start:.6f}"})
+        self.phase_start = start
+        self.events.emit(
+            "phase", phase=phase, t_s=start, info={"t_monotonic_s": f"{start:.6f}"}
+        )
 
-    def report_units(self) -> None:
-        self.events.emit("units", phase=self.phase, units=self.units, flops=self.flops)
+    def report_units(self, t_s: float | None = None) -> None:
+        """The current phase's units so far, as of ``t_s`` (default: now)."""
+        self.events.emit("units", phase=self.phase, units=self.units, flops=self.flops, t_s=t_s)
+
+    def close_window(self, end_s: float) -> None:
+        """The measuring phase ends at ``end_s``: report its units there and keep its totals."""
+        self.report_units(t_s=end_s)
+        self.measured = (self.units, self.flops, end_s - self.phase_start)
+        self.window_end_s = end_s
 
     def run(self, args: argparse.Namespace) -> str:
         """Everything from import to the end of the window; returns why measuring ended."""
@@ -348,8 +383,7 @@ class Runner:
         self.enter(Phase.MEASURING)
         ended = self._loop(workload, self.duration_s, at_least_one=True)
         self.signals.call(workload.synchronize)
-        self.report_units()
-        self.measured = (self.units, self.flops, time.monotonic() - self.phase_start)
+        self.close_window(session_time_s())  # the real edge: the queued work has finished
         return "workload finished" if ended else "duration"
 
     def run_command(self, argv: list[str]) -> str:
@@ -357,7 +391,8 @@ class Runner:
 
         Without the progress protocol all of it is measured, one unit ("run") per completed run.
         A program that writes protocol lines (see :mod:`carbontop.progress`) to the descriptor
-        named by ``CARBONTOP_PROGRESS_FD`` sets its own phases and units of work instead.
+        named by ``CARBONTOP_PROGRESS_FD`` sets its own phases and units of work instead; each
+        line is handled as soon as it is written, at the stamp it carries (or when it was read).
         """
         self.events.unit = "run"
         self.enter(Phase.LOADING)
@@ -368,39 +403,27 @@ class Runner:
         os.set_blocking(progress_r, False)
         env = {**os.environ, PROGRESS_FD_ENV: str(progress_w)}
         try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, close_fds=True, pass_fds=(progress_w,), env=env,
-                preexec_fn=_die_with_parent,
-            )
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, close_fds=True, pass_fds=(progress_w,),
+                    env=env, preexec_fn=_die_with_parent,
+                )
+            finally:
+                os.close(progress_w)
+            reader = ProgressReader(self, progress_r, earliest_s=self.phase_start)
+            info = {"workload": "command", "command": shlex.join(argv), "unit": "run"}
+            info.update(pid=str(os.getpid()), command_pid=str(proc.pid))
+            if self.duration_s is not None:
+                info["duration_s"] = f"{self.duration_s:g}"
+            self.events.emit("info", info=info)
+            try:
+                ended, end_s = self._watch_command(proc, reader)
+            except Terminated:
+                _end_command(proc)
+                raise
         finally:
-            os.close(progress_w)
-        protocol = ProgressProtocol(self)
-        info = {"workload": "command", "command": shlex.join(argv), "unit": "run"}
-        info.update(pid=str(os.getpid()), command_pid=str(proc.pid))
-        if self.duration_s is not None:
-            info["duration_s"] = f"{self.duration_s:g}"
-        self.events.emit("info", info=info)
-        ended = "command exited"
-        try:
-            while True:
-                try:
-                    returncode = self.signals.call(lambda: proc.wait(UNITS_EVERY_S))
-                    protocol.read(progress_r)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                protocol.read(progress_r)
-                self.check()
-                if self.duration_s is not None and (
-                    time.monotonic() - self.phase_start >= self.duration_s
-                ):
-                    ended = "duration"
-                    _end_command(proc)
-                    returncode = proc.wait()
-                    break
-        except Terminated:
-            _end_command(proc)
-            raise
+            _close_quietly(progress_r)
+        returncode = proc.returncode
         if ended == "command exited" and returncode != 0:
             how = (
                 f"killed by signal {signal.Signals(-returncode).name}"
@@ -408,18 +431,51 @@ class Runner:
                 else f"exited with code {returncode}"
             )
             raise CommandFailed(f"the command {how}")
-        finally_close(progress_r)
-        if not protocol.used:
+        if not reader.used:
             self.units = 1.0 if ended == "command exited" else 0.0
-        self.report_units()
-        self.measured = (self.units, None, time.monotonic() - self.phase_start)
+        if self.phase is Phase.MEASURING:  # a measuring phase lasts until the command ends
+            self.close_window(end_s)
         return ended
+
+    def _watch_command(self, proc: subprocess.Popen[bytes], reader: ProgressReader) -> tuple[
+        str, float
+    ]:
+        """Apply the command's progress lines as they come until it exits or the duration ends.
+
+        Returns why it ended and when, on the session clock. One ``select`` waits for a line, for
+        the command's exit (a pidfd, where Linux and Python have one; else a short poll) and for
+        the next check of signals, the parent and the duration: nothing waits on a fixed tick.
+        """
+        exit_fd = _exit_fd(proc.pid)
+        try:
+            while True:
+                timeout = CHECK_EVERY_S if exit_fd is not None else EXIT_POLL_S
+                if self.duration_s is not None:
+                    deadline = self.phase_start + self.duration_s
+                    timeout = max(0.0, min(timeout, deadline - session_time_s()))
+                waiting = [fd for fd in (reader.fd if reader.open else None, exit_fd)
+                           if fd is not None]
+                self.signals.call(functools.partial(select.select, waiting, [], [], timeout))
+                woke_s = session_time_s()
+                reader.read()
+                if proc.poll() is not None:
+                    reader.read()  # what it wrote just before it exited
+                    return "command exited", woke_s
+                self.check()
+                # (the lines just read may have started a phase: its own duration counts)
+                if self.duration_s is not None and woke_s >= self.phase_start + self.duration_s:
+                    reader.read()
+                    _end_command(proc)
+                    return "duration", woke_s
+        finally:
+            if exit_fd is not None:
+                _close_quietly(exit_fd)
 
     def _loop(self, workload: Workload, seconds: float | None, *, at_least_one: bool) -> bool:
         """Steps until ``seconds`` pass (None: forever); True when the workload said it ended."""
-        start = last_report = time.monotonic()
+        start = last_report = session_time_s()
         first = at_least_one
-        while first or seconds is None or time.monotonic() - start < seconds:
+        while first or seconds is None or session_time_s() - start < seconds:
             first = False
             step: Step = self.signals.call(workload.step)  # raises Terminated on SIGTERM
             self.units += step.units
@@ -427,7 +483,7 @@ class Runner:
                 self.flops = (self.flops or 0.0) + step.flops
             if step.last:
                 return True
-            now = time.monotonic()
+            now = session_time_s()
             if now - last_report >= UNITS_EVERY_S:
                 last_report = now
                 self.check()  # PR_SET_PDEATHSIG's fallback, at the reporting pace
@@ -435,69 +491,111 @@ class Runner:
         return False
 
 
-PROGRESS_FD_ENV = "CARBONTOP_PROGRESS_FD"
-
-
-def finally_close(fd: int) -> None:
+def _close_quietly(fd: int) -> None:
     with contextlib.suppress(OSError):
         os.close(fd)
 
 
-class ProgressProtocol:
-    """Reads ``carbontop:phase=...`` and ``carbontop:units=N unit=X`` lines from a command.
+def _exit_fd(pid: int) -> int | None:
+    """A descriptor that turns readable when ``pid`` exits (Linux >= 5.3); None where unavailable.
 
-    ``phase`` is one of loading, warmup (warm-up), measure (measuring); ``units`` adds N units of
-    work to the current phase. The measured window is the last measuring phase.
+    Taken before the child is reaped, so it also works for a command that has already exited.
+    """
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        return int(pidfd_open(pid))
+    except OSError:
+        return None
+
+
+class ProgressReader:
+    """Applies a command's progress lines (:mod:`carbontop.progress`) to the runner as they come.
+
+    ``phase`` starts a phase (the measured window is the last measuring phase; the program's
+    first phase line is always an edge, so ``measure`` as its first word restarts the measuring
+    phase the command began in); ``units`` adds units of work to the current one. Each line
+    counts at its ``t=`` stamp when that is a time on the session clock between the command's
+    start and now, else at the moment it was read; a stamp is never placed before the current
+    phase's start. Units are reported to the monitor at
+    most every ``UNITS_EVERY_S`` and at every edge, however often the program writes them.
     """
 
-    PHASES = {"loading": Phase.LOADING, "warmup": Phase.WARMUP, "warm-up": Phase.WARMUP,
-              "measure": Phase.MEASURING, "measuring": Phase.MEASURING}
-
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Runner, fd: int, earliest_s: float) -> None:
         self.runner = runner
+        self.fd = fd
+        self.earliest_s = earliest_s
+        self.open = True  # False once every writer has closed the pipe
         self.used = False
+        self._phases_used = False
         self._buffer = b""
+        self._last_units_report_s = float("-inf")
+        self._warned_stamp = False
 
-    def read(self, fd: int) -> None:
-        while True:
+    def read(self) -> None:
+        """Handle every complete line readable now (never blocks)."""
+        while self.open:
             try:
-                chunk = os.read(fd, 65536)
+                chunk = os.read(self.fd, 65536)
             except BlockingIOError:
                 return
-            except OSError:
+            except OSError as exc:
+                log.warning("cannot read progress lines: %s", exc)
+                self.open = False
                 return
+            read_s = session_time_s()
             if not chunk:
-                return
+                self.open = False
+                chunk = b"\n"  # a last line without its newline still counts
             self._buffer += chunk
             *lines, self._buffer = self._buffer.split(b"\n")
             for line in lines:
-                self.handle(line.decode("utf-8", "replace").strip())
+                self.handle(line.decode("utf-8", "replace"), read_s)
 
-    def handle(self, line: str) -> None:
-        if not line.startswith("carbontop:"):
+    def handle(self, text: str, read_s: float) -> None:
+        """Apply one line that was read at ``read_s``."""
+        try:
+            line = parse_line(text)
+        except ValueError as exc:
+            log.warning("ignoring a progress line (%s): %.200r", exc, text)
             return
-        fields = dict(part.split("=", 1) for part in line[10:].split() if "=" in part)
-        if "phase" in fields:
-            phase = self.PHASES.get(fields["phase"].lower())
-            if phase is None:
-                log.warning("unknown phase in progress line: %r", line)
-            elif phase is not self.runner.phase:
-                self.used = True
-                self.runner.report_units()
-                self.runner.enter(phase)
-        if "units" in fields:
-            try:
-                amount = float(fields["units"])
-            except ValueError:
-                log.warning("bad units in progress line: %r", line)
-                return
-            if not self.used:
-                self.runner.enter(self.runner.phase)  # the protocol's units replace "one run"
-            self.used = True
-            self.runner.units += amount
-            if "unit" in fields:
-                self.runner.events.unit = fields["unit"]
-            self.runner.report_units()
+        if line is None:  # the program's own output
+            return
+        at_s = self._when(line.t_s, read_s)
+        runner = self.runner
+        # The program's first phase line takes the phases over, even when it names the phase the
+        # child started it in: "measure" as its first word starts the window there, not at the
+        # command's start (its interpreter and imports are not measured).
+        if line.phase is not None and (
+            Phase(line.phase) is not runner.phase or not self._phases_used
+        ):
+            self.used = self._phases_used = True
+            runner.report_units(t_s=at_s)
+            runner.enter(Phase(line.phase), t_s=at_s)
+            self._last_units_report_s = at_s
+        if line.units is not None:
+            self.used = True  # the protocol's units replace "one run"
+            runner.units += line.units
+            if line.unit:
+                runner.events.unit = line.unit
+            if at_s - self._last_units_report_s >= UNITS_EVERY_S:
+                runner.report_units(t_s=at_s)
+                self._last_units_report_s = at_s
+
+    def _when(self, stamp_s: float | None, read_s: float) -> float:
+        at_s = read_s
+        if stamp_s is not None:
+            if self.earliest_s - STAMP_SLACK_S <= stamp_s <= read_s + STAMP_SLACK_S:
+                at_s = min(stamp_s, read_s)
+            elif not self._warned_stamp:
+                self._warned_stamp = True
+                log.warning(
+                    "progress stamp t=%.6f is not a CLOCK_MONOTONIC time between the command's "
+                    "start (%.6f) and now (%.6f): lines count from when they are read",
+                    stamp_s, self.earliest_s, read_s,
+                )
+        return max(at_s, self.runner.phase_start)
 
 
 def _command(text: str) -> list[str]:
@@ -545,18 +643,16 @@ def main(argv: list[str] | None = None) -> int:
         return _failed(runner, exc)
     units, flops, seconds = runner.measured
     log.info("done (%s): %g %s in %.3f s measured", ended, units, events.unit, seconds)
-    info = {"ended": ended, "measured_s": f"{seconds:.6f}", "t_monotonic_s": _now()}
-    try:  # "done" marks the end of the window: it goes out before teardown
-        events.emit("done", phase=Phase.DONE, units=units, flops=flops, info=info)
+    # "done" marks the end of the window, stamped where it ended; it goes out before teardown
+    end_s = runner.window_end_s if runner.window_end_s is not None else session_time_s()
+    info = {"ended": ended, "measured_s": f"{seconds:.6f}", "t_monotonic_s": f"{end_s:.6f}"}
+    try:
+        events.emit("done", phase=Phase.DONE, units=units, flops=flops, info=info, t_s=end_s)
     except Terminated:
         return 1
     runner.phase = Phase.DONE
     _teardown_quietly(runner)  # the measurement is complete: a failing teardown is only logged
     return 0
-
-
-def _now() -> str:
-    return f"{time.monotonic():.6f}"
 
 
 def _failed(runner: Runner, exc: BaseException) -> int:
@@ -596,15 +692,17 @@ def _terminated(runner: Runner, stop: Terminated) -> int:
     """Report what was done so far, then die of the signal (no teardown: exit must be prompt)."""
     log.info("%s", stop.reason)
     try:
-        info = {"ended": "stopped", "t_monotonic_s": _now()}
+        end_s = session_time_s()
+        info = {"ended": "stopped", "t_monotonic_s": f"{end_s:.6f}"}
         units, flops = 0.0, None
         if runner.phase in (Phase.WARMUP, Phase.MEASURING):
-            runner.report_units()
+            runner.report_units(t_s=end_s)
         if runner.phase is Phase.MEASURING:
             units, flops = runner.units, runner.flops
-            info["measured_s"] = f"{time.monotonic() - runner.phase_start:.6f}"
+            info["measured_s"] = f"{end_s - runner.phase_start:.6f}"
         runner.events.emit(
-            "done", phase=Phase.DONE, units=units, flops=flops, message=stop.reason, info=info
+            "done", phase=Phase.DONE, units=units, flops=flops, message=stop.reason, info=info,
+            t_s=end_s,
         )
     except Terminated:
         pass

@@ -63,3 +63,23 @@ class Hanging(Workload):
     def step(self) -> Step:
         while True:
             time.sleep(3600)
+
+
+class SlowEdges(Workload):
+    """Queued work at each edge (``synchronize()`` takes ``sync_s``) and a slow ``teardown()``."""
+
+    name = "slow-edges"
+    description = "Naps; slow synchronize and teardown"
+    unit = "nap"
+    defaults = {"nap_s": 0.05, "sync_s": 0.2, "teardown_s": 0.6}
+    warmup_s = 0.0
+
+    def step(self) -> Step:
+        time.sleep(self.float_param("nap_s"))
+        return Step(units=1)
+
+    def synchronize(self) -> None:
+        time.sleep(self.float_param("sync_s"))
+
+    def teardown(self) -> None:
+        time.sleep(self.float_param("teardown_s"))

@@ -185,6 +185,42 @@ def test_any_command_with_the_progress_protocol(tmp_path: Path) -> None:
     assert "program output" not in proc.stdout + proc.stderr
 
 
+TIMED_PROGRAM = """
+import os, sys, time
+from carbontop import progress
+progress.phase("warmup")
+time.sleep(0.3)
+progress.phase("measure")
+time.sleep(float(sys.argv[1]))
+progress.units(74, "sample")
+os._exit(0)
+"""
+
+
+def test_a_programs_window_is_its_measured_phase_and_a_short_one_gives_no_figure(
+    tmp_path: Path,
+) -> None:
+    """2.0 s measured by the program is a 2.0 s window; 0.3 s is under two 0.5 s sample periods."""
+    (tmp_path / "timed.py").write_text(TIMED_PROGRAM)
+    results = {}
+    for measured in ("2.0", "0.3"):
+        proc = carbontop("run", "--demo", "--interval", "0.5", "--output-dir", str(tmp_path),
+                         "--json", "--", sys.executable, "timed.py", measured, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        results[measured] = json.loads(proc.stdout)
+    long, short = results["2.0"], results["0.3"]
+    assert 2.0 <= long["window_duration_s"] <= 2.05
+    assert long["window_too_short"] is None
+    # (the JSON's window_duration_s is rounded to the millisecond)
+    assert long["throughput_per_s"] == pytest.approx(74 / long["window_duration_s"], rel=1e-3)
+    assert 0.3 <= short["window_duration_s"] <= 0.35
+    assert short["units"] == 74 and short["throughput_per_s"] is None
+    assert short["energy_per_unit_j"] is None and short["units_per_j"] is None
+    note = short["window_too_short"]
+    assert note.startswith("window too short to measure (0.3")
+    assert note.endswith(" s < 2 sample periods of 0.5 s)")
+
+
 def test_a_failing_command_fails_the_session(tmp_path: Path) -> None:
     proc = carbontop("run", "--demo", "--interval", "0.2", "--output-dir", str(tmp_path),
                      "--", sys.executable, "-c", "raise SystemExit(3)", cwd=tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -395,6 +396,135 @@ def test_command_dies_with_its_wrapper(tmp_path: Path) -> None:
     os.kill(runner.pid, signal.SIGKILL)
     assert runner.wait(timeout=10) == -signal.SIGKILL
     assert wait_gone(command_pid, timeout=5), "the command outlived its wrapper"
+
+
+# --- edges at the moment they happened -----------------------------------------------------
+
+MEASURED_PHASE = """
+import json, os, sys, time
+from carbontop import progress
+progress.phase("warmup")
+time.sleep(0.2)
+before = time.monotonic()
+progress.phase("measure")
+after = time.monotonic()
+time.sleep(float(sys.argv[1]))
+progress.units(32, "sample")
+end = time.monotonic()
+with open(sys.argv[2], "w") as out:
+    json.dump({"before": before, "after": after, "end": end}, out)
+os._exit(0)  # no interpreter shutdown: the window ends right after the measured phase
+"""
+
+
+def last_phase(recorder: Recorder, phase: Phase) -> ProgressEvent:
+    return [event for event in recorder.kinds("phase") if event.phase is phase][-1]
+
+
+@pytest.mark.parametrize("measured_s", [4.0, 0.3])
+def test_a_programs_measured_phase_keeps_its_length(measured_s: float, tmp_path: Path) -> None:
+    """The window is the program's own measured phase: start at its stamp, end at its exit."""
+    (tmp_path / "prog.py").write_text(MEASURED_PHASE)
+    times = tmp_path / "times.json"
+    runner, recorder = command_runner(
+        [sys.executable, str(tmp_path / "prog.py"), str(measured_s), str(times)], tmp_path
+    )
+    runner.start()
+    assert runner.wait(timeout=30) == 0 and runner.failure_reason is None
+    written = json.loads(times.read_text())
+    measure = last_phase(recorder, Phase.MEASURING)
+    done = recorder.kinds("done")[0]
+    assert measure.t_s is not None and done.t_s is not None
+    assert written["before"] <= measure.t_s <= written["after"]  # the program's own stamp
+    assert written["end"] <= done.t_s <= written["end"] + 0.02  # its exit, seen at once
+    assert measured_s <= done.t_s - measure.t_s <= measured_s + 0.02
+    assert done.units == 32 and done.unit == "sample"
+    assert float(done.info["measured_s"]) == pytest.approx(done.t_s - measure.t_s, abs=2e-6)
+
+
+RAW_LINES = """
+import json, os, sys, time
+fd = int(os.environ["CARBONTOP_PROGRESS_FD"])
+time.sleep(0.5)
+stamp = time.monotonic() - 0.4  # a stamp the reader cannot have made: 0.4 s before the write
+os.write(fd, ("carbontop:phase=warmup t=%.6f\\n" % stamp).encode())
+time.sleep(0.3)
+before = time.monotonic()
+os.write(fd, b"carbontop:phase=measure\\n")  # no stamp: counts when read
+after = time.monotonic()
+time.sleep(0.3)
+wall_stamp = time.time()  # another clock's time: not believable, so read time counts
+before_units = time.monotonic()
+os.write(fd, ("carbontop:units=5 unit=sample t=%.6f\\n" % wall_stamp).encode())
+after_units = time.monotonic()
+time.sleep(0.3)
+with open(sys.argv[1], "w") as out:
+    json.dump({"stamp": stamp, "before": before, "after": after,
+               "before_units": before_units, "after_units": after_units}, out)
+"""
+
+
+def test_a_line_counts_at_its_stamp_else_when_it_is_written(tmp_path: Path) -> None:
+    (tmp_path / "raw.py").write_text(RAW_LINES)
+    times = tmp_path / "times.json"
+    runner, recorder = command_runner([sys.executable, str(tmp_path / "raw.py"), str(times)],
+                                      tmp_path)
+    runner.start()
+    assert runner.wait(timeout=30) == 0 and runner.failure_reason is None
+    written = json.loads(times.read_text())
+    warmup = last_phase(recorder, Phase.WARMUP)
+    measure = last_phase(recorder, Phase.MEASURING)
+    assert warmup.t_s == pytest.approx(written["stamp"], abs=1e-6)
+    # the wall label moved back with the stamp: both times name the same moment
+    assert warmup.t_unix_s - warmup.t_s == pytest.approx(measure.t_unix_s - measure.t_s, abs=0.005)
+    assert measure.t_s is not None
+    assert written["before"] <= measure.t_s <= written["after"] + 0.02
+    units = [e for e in recorder.kinds("units") if e.phase is Phase.MEASURING and e.units == 5]
+    assert units and units[0].t_s is not None
+    assert written["before_units"] <= units[0].t_s <= written["after_units"] + 0.02
+    assert "is not a CLOCK_MONOTONIC time" in (tmp_path / "command.log").read_text()
+
+
+def test_without_a_pidfd_the_commands_exit_is_still_seen_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.8 or a kernel before 5.3 has no pidfd: the exit is polled (every 10 ms)."""
+    from workloads import child
+
+    monkeypatch.setattr(child, "_exit_fd", lambda pid: None)
+    read_fd, write_fd = os.pipe()
+    try:
+        runner = child.Runner(child.EventWriter(write_fd), child._Signals(), None, None)
+        script = ("import os, time; from carbontop import progress; progress.phase('measure'); "
+                  "time.sleep(0.3); os._exit(0)")
+        assert runner.run_command([sys.executable, "-c", script]) == "command exited"
+    finally:
+        os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        events = [e for e in map(parse_event, pipe.read().splitlines()) if e is not None]
+    measuring = [e for e in events if e.kind == "phase" and e.phase is Phase.MEASURING]
+    assert len(measuring) == 2  # the command's start, then the program's own "measure" line
+    measure = measuring[-1]
+    assert measure.t_s is not None and runner.window_end_s is not None
+    assert 0.3 <= runner.window_end_s - measure.t_s <= 0.3 + 0.03
+    assert runner.measured == (0.0, None, pytest.approx(runner.window_end_s - measure.t_s))
+
+
+def test_a_workloads_done_is_stamped_at_the_end_of_its_measured_loop(tmp_path: Path) -> None:
+    """After the last step's queued work (synchronize), before teardown."""
+    runner, recorder = plugin("SlowEdges", tmp_path, duration_s=1.0)
+    runner.start()
+    assert runner.wait(timeout=30) == 0
+    exited = time.monotonic()
+    measure = last_phase(recorder, Phase.MEASURING)
+    done = recorder.kinds("done")[0]
+    assert measure.t_s is not None and done.t_s is not None
+    # steps of 0.05 s until 1.0 s have passed (the last may end up to 0.05 s late), then the
+    # 0.2 s synchronize: 1.2 to 1.25 s, plus scheduling slack
+    assert 1.2 <= done.t_s - measure.t_s <= 1.25 + 0.05
+    assert float(done.info["measured_s"]) == pytest.approx(done.t_s - measure.t_s, abs=2e-6)
+    assert recorder.kinds("units")[-1].t_s == done.t_s  # the window's units, as of its end
+    assert exited - done.t_s >= 0.6  # the 0.6 s teardown came after the end
 
 
 async def test_usable_from_asyncio(tmp_path: Path) -> None:
