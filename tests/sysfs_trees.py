@@ -194,7 +194,7 @@ class SysfsTree:
 
     def chip_dir(self, device: str) -> Path:
         if self.board.layout == "iio" and not self._is_ina238(device):
-            return self.device_dir(device) / "iio:device{}".format(self._iio_index(device))
+            return self.device_dir(device) / f"iio:device{self._iio_index(device)}"
         return self.device_dir(device) / "hwmon" / f"hwmon{self._hwmon_index[device]}"
 
     def _is_ina238(self, device: str) -> bool:

@@ -32,6 +32,7 @@ its rail that tick, never a 0; it is opened again on the next tick.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -228,10 +229,8 @@ class _File:
 
     def close(self) -> None:
         if self.fd >= 0:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(self.fd)
-            except OSError:
-                pass
             self.fd = -1
 
 
@@ -246,7 +245,7 @@ class _ChipReader:
         """(raw numbers of every file, milliwatts per rail)."""
         raw: list[int | None] = []
         mw: dict[str, float | None] = {}
-        for channel, files in zip(self.chip.channels, self.files):
+        for channel, files in zip(self.chip.channels, self.files, strict=True):
             values = [f.read() for f in files]
             raw.extend(values)
             if any(v is None for v in values):
@@ -397,7 +396,7 @@ class SysfsSource:
         last, last_t = self._last_raw, self._last_t
         if last is None or last_t is None:
             return False
-        for reader, raw, before in zip(self._readers, raws, last):
+        for reader, raw, before in zip(self._readers, raws, last, strict=True):
             refresh = reader.chip.update_interval_s
             if raw != before or refresh is None or t_s - last_t >= refresh:
                 return False

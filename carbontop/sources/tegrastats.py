@@ -103,7 +103,8 @@ class TegrastatsSource:
                 "have it): use --gpu-source sysfs"
             )
         # stderr goes to a file, not a pipe nobody drains: a chatty tegrastats never blocks.
-        self._stderr = tempfile.TemporaryFile(mode="w+", prefix="carbontop-tegrastats-")
+        self._stderr = tempfile.TemporaryFile(  # noqa: SIM115 - lives as long as the child
+            mode="w+", prefix="carbontop-tegrastats-")
         try:
             return subprocess.Popen(
                 [exe, "--interval", str(self._interval_ms)],
