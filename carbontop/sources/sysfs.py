@@ -427,6 +427,6 @@ class SysfsSource:
                 return
             next_t += interval
             now = time.monotonic()
-            if next_t <= now:  # late (a stalled thread): skip the missed ticks, keep the grid
-                next_t += ((now - next_t) // interval + 1) * interval
+            if next_t - now < interval / 2:  # late (a stalled thread): start a new grid rather
+                next_t = now + interval  # than read twice in quick succession
             self._stop.wait(next_t - now)
