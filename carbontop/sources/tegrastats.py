@@ -46,6 +46,7 @@ FIRST_LINE_TIMEOUT_S = 5.0  # plus two intervals
 RESTART_DELAY_S = 1.0
 STOP_TIMEOUT_S = 2.0
 MIN_INTERVAL_MS = 10
+LINES_WITHOUT_POWER = 3  # this many lines without a power field: the board has no monitor
 
 _NUMBER = r"(-?\d+(?:\.\d+)?)(?:mW)?"
 POWER_FIELD = re.compile(
@@ -132,11 +133,13 @@ class TegrastatsSource:
         stdout = proc.stdout
 
         def read() -> None:
-            for line in stdout:
+            for count, line in enumerate(stdout, start=1):
                 if parse_power(line):
                     result["line"] = (line, self._clock(), time.time())
                     return
                 result["other"] = line.strip()
+                if count >= LINES_WITHOUT_POWER:
+                    return
 
         reader = threading.Thread(target=read, name="carbontop-tegrastats-open", daemon=True)
         reader.start()
