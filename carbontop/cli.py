@@ -53,7 +53,8 @@ def _gpu_indices(text: str) -> tuple[int, ...]:
 def _common_options() -> _Parser:
     p = _Parser(add_help=False)
     g = p.add_argument_group("measuring")
-    g.add_argument("--gpu-source", choices=None, metavar="{auto,jtop,nvml,sim,none}",
+    g.add_argument("--gpu-source", choices=None,
+                   metavar="{auto,jtop,sysfs,tegrastats,nvml,sim,none}",
                    help="where GPU power comes from (default: auto)")
     g.add_argument("--demo", action="store_true", help="a simulated Jetson (= --gpu-source sim)")
     g.add_argument("--sim-board", metavar="BOARD", help="simulated board (default: agx-orin)")
@@ -204,6 +205,7 @@ def cmd_detect(settings: Any, as_json: bool) -> int:
     finally:
         opened.source.close()
     cpu_mode = _codecarbon_cpu_mode()
+    candidates = [f"{name}: {what}" for name, what in opened.candidates]
     report = {
         "gpu_source": info.kind, "device": info.device_name, "gpu_count": info.gpu_count,
         "gpu_rail": info.gpu_rail, "gpu_scope": info.gpu_scope.value if info.gpu_scope else None,
@@ -212,6 +214,7 @@ def cmd_detect(settings: Any, as_json: bool) -> int:
         "cpu_rail": info.cpu_rail, "interval_s": info.interval_s,
         "energy_counter": info.has_energy_counter, "jetpack": info.jetpack, "l4t": info.l4t,
         "note": info.note, "not_chosen": opened.tried,
+        "candidates": candidates,
         "codecarbon_cpu": cpu_mode,
         "codecarbon_ram": "estimated (CodeCarbon RAM model)",
         "carbon_intensity_g_per_kwh": intensity.g_per_kwh,
@@ -221,8 +224,13 @@ def cmd_detect(settings: Any, as_json: bool) -> int:
         print(json.dumps(report))
         return EXIT_OK
     for key, value in report.items():
-        if value not in (None, "", []):
-            print(f"{key:28} {value}")
+        if key == "not_chosen" or value in (None, "", []):
+            continue  # not_chosen is for --json readers; the candidates below say it all
+        if key == "candidates":
+            for number, line in enumerate(candidates):
+                print(f"{'candidates' if number == 0 else '':28} {line}")
+            continue
+        print(f"{key:28} {value}")
     return EXIT_OK
 
 
@@ -289,6 +297,9 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
     if modes:
         _check_power_modes(engine.source, modes)
     out = sys.stderr if args.json else sys.stdout
+    warning = jtop_not_used(engine.source.info)
+    if warning:
+        print(f"carbontop: {warning}", file=sys.stderr)
     received: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -364,6 +375,15 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
         return 128 + received[0]
     failed = any(s.status.value == "failed" for s in summaries)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def jtop_not_used(info: Any) -> str | None:
+    """``auto`` measured without a jtop service that is there but unusable: the one line on
+    what is wrong with it and its fix (from the source's note), else None."""
+    for part in str(getattr(info, "note", "")).split("; "):
+        if part.startswith("jtop not used: "):
+            return f"measuring through {info.kind}; {part}"
+    return None
 
 
 def _check_power_modes(source: Any, modes: list[str]) -> None:

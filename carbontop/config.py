@@ -25,7 +25,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 (JetPack 6 ships 3.10)
     import tomli as tomllib
 
-GPU_SOURCES = ("auto", "jtop", "nvml", "sim", "none")
+GPU_SOURCES = ("auto", "jtop", "sysfs", "tegrastats", "nvml", "sim", "none")
 MAX_DURATION_S = 7 * 24 * 3600.0
 
 

@@ -421,6 +421,7 @@ class JtopService:
         service_version: str | None = None,
         nvpmodel: tuple[FakeNvpMode, ...] | None = None,
         nvpmodel_mode: int = 0,
+        sysfs_tree: str | None = None,
     ) -> None:
         if board not in BOARDS:
             raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
@@ -436,6 +437,9 @@ class JtopService:
         self.nvpmodel_state = self._workdir / "nvpmodel.state"  # the current mode id
         self.nvpmodel_log = self._workdir / "nvpmodel.calls"  # one line of arguments per call
         self._nvpmodel_default = nvpmodel_mode
+        # A board of tests/sysfs_trees.py whose power-monitor tree is built at /fake_sys (use a
+        # ``board`` without rails, e.g. "nano-2gb", for the CPU, iGPU and thermal files).
+        self.sysfs_tree = sysfs_tree
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock: contextlib.ExitStack | None = None
 
@@ -447,6 +451,10 @@ class JtopService:
         try:
             ensure_jtop_group()
             build_fake_sys(self.board)
+            if self.sysfs_tree is not None:
+                from tests.sysfs_trees import build as build_tree
+
+                build_tree(self.sysfs_tree, FAKE_SYS)
             if self.nvpmodel is not None:
                 self._install_nvpmodel(self.nvpmodel, self._nvpmodel_default)
             self.start()

@@ -22,6 +22,8 @@ from carbontop.summary import SessionSummary, iso_utc
 log = logging.getLogger(__name__)
 
 IDLE_ROWS_KEPT = 36_000  # idle gpu_log rows kept for an export between sessions (1 h at 10 Hz)
+GPU_LOG_ROW_S = 0.1  # above 10 samples/s, gpu_log.csv keeps one row per 0.1 s
+ROW_JITTER_S = 0.005  # a 0.1 s sampler's rows that come a little early are still kept
 JOURNAL_DIR = ".carbontop"
 
 
@@ -69,6 +71,45 @@ def gpu_log_row(s: PowerSample, info: SourceInfo, run_id: str, workload: str, ph
     }
 
 
+class RowThinner:
+    """Keeps gpu_log.csv at most about 10 rows per second without losing energy.
+
+    Every sample is integrated by the meters whatever happens here; this only decides which
+    samples get a row. A row is written when at least 0.1 s (less 5 ms of timer jitter) passed
+    since the last written row of the same run and phase, on the session clock: every sample
+    up to 10 per second, one per 0.1 s above that. The rows left out in between are
+    summarised by the next written row, because ``gpu_energy_kwh`` is cumulative. The last
+    sample of each run and phase is held and written when the phase or run ends (or at
+    :meth:`release`), so the last cumulative energy is always in the file.
+    """
+
+    def __init__(self, min_row_s: float = GPU_LOG_ROW_S) -> None:
+        self._min_gap_s = min_row_s - ROW_JITTER_S
+        self._key: tuple[str, str] | None = None
+        self._last_t: float | None = None
+        self._held: dict[str, object] | None = None
+
+    def offer(self, t_s: float, key: tuple[str, str],
+              row: dict[str, object]) -> list[dict[str, object]]:
+        """The rows to write now, given one more sample's row."""
+        out: list[dict[str, object]] = []
+        if key != self._key:
+            out.extend(self.release())
+            self._key, self._last_t = key, None
+        if self._last_t is None or t_s - self._last_t >= self._min_gap_s:
+            self._held = None  # this row's cumulative energy covers the held one
+            self._last_t = t_s
+            out.append(row)
+        else:
+            self._held = row
+        return out
+
+    def release(self) -> list[dict[str, object]]:
+        """The held last row, if any (the end of a run or phase)."""
+        held, self._held = self._held, None
+        return [held] if held is not None else []
+
+
 class ResultStore:
     """The output directory of one carbontop process."""
 
@@ -90,6 +131,8 @@ class ResultStore:
         self._lock = threading.Lock()
         self._rows: list[dict[str, object]] = []
         self._idle_rows: deque[dict[str, object]] = deque(maxlen=IDLE_ROWS_KEPT)
+        self._thinner = RowThinner()
+        self._idle_thinner = RowThinner()
         self.idle_run_id = str(uuid.uuid4())
         self._journal: dict[str, Any] = {}
         self._journal_lock = threading.Lock()
@@ -118,17 +161,20 @@ class ResultStore:
                    phase: str, gpu_kwh: float | None, gpu_co2: float | None) -> None:
         row = gpu_log_row(s, info, run_id, workload, phase, gpu_kwh, gpu_co2)
         with self._lock:
-            self._rows.append(row)
+            self._rows.extend(self._thinner.offer(s.t_s, (run_id, phase), row))
 
     def add_idle_sample(self, s: PowerSample, info: SourceInfo, gpu_kwh: float | None,
                         gpu_co2: float | None) -> None:
         row = gpu_log_row(s, info, self.idle_run_id, "idle-monitoring", "idle", gpu_kwh, gpu_co2)
         with self._lock:
-            self._idle_rows.append(row)
+            self._idle_rows.extend(self._idle_thinner.offer(s.t_s, (self.idle_run_id, "idle"),
+                                                            row))
 
     def flush_all(self, final: bool) -> None:
         """Writes queued gpu_log rows (every second while a session runs, and at its end)."""
         with self._lock:
+            if final:
+                self._rows.extend(self._thinner.release())
             rows, self._rows = self._rows, []
         if rows:
             self.gpu_log.append(rows)
@@ -142,6 +188,11 @@ class ResultStore:
     # -- summaries -----------------------------------------------------------------------------
 
     def write_summary(self, summary: SessionSummary, final: bool) -> list[Path]:
+        with self._lock:  # the run's last sample (held by the thinner) ends its rows
+            if summary.status.value == "idle":
+                self._idle_rows.extend(self._idle_thinner.release())
+            else:
+                self._rows.extend(self._thinner.release())
         if summary.status.value == "idle":
             with self._lock:
                 idle_rows = list(self._idle_rows)

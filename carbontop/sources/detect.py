@@ -1,7 +1,15 @@
 """Which power source to use: ``--gpu-source`` or, for ``auto``, the first that really answers.
 
-``auto`` tries jtop (the service answers and the board has power rails), then NVML (only if it
-returns a power reading: on JetPack 6/7 NVML answers but power is NotSupported), then none.
+``auto`` tries, in the order of :data:`AUTO_ORDER`: jtop (its service answers and the board has
+power rails; it also gives board state and power modes), sysfs (the power monitors read
+directly), tegrastats (NVIDIA's tool on PATH), NVML (only if it returns a power reading, and
+never on a Tegra board: NVML's power queries answer NotSupported there), then none.
+
+A jtop service that is there but unusable (version mismatch, no permission, not running, its
+socket a directory) does not stop ``auto``: it measures with sysfs (or tegrastats) and its note
+says in one line what is wrong with jtop and how to fix it. Where neither can measure, a
+misconfigured jtop stays the error it is (exit 2). Asked for by name, any source that cannot
+open is an error with its one line.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ class OpenedSource:
     info: SourceInfo
     sim_load: Any | None = None  # the simulated board's load model, when simulating
     tried: list[str] = field(default_factory=list)  # "jtop: why not", ...
+    # Every auto candidate in order, with what became of it: "chosen", why not, "not tried".
+    candidates: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _jtop(settings: Settings) -> OpenedSource:
@@ -38,6 +48,20 @@ def _nvml(settings: Settings) -> OpenedSource:
 
     indices = list(settings.gpu_indices) if settings.gpu_indices is not None else None
     source = NvmlSource(gpu_indices=indices, interval_s=settings.interval_s)
+    return OpenedSource(source, source.open())
+
+
+def _sysfs(settings: Settings) -> OpenedSource:
+    from carbontop.sources.sysfs import SysfsSource
+
+    source = SysfsSource(interval_s=settings.interval_s)
+    return OpenedSource(source, source.open())
+
+
+def _tegrastats(settings: Settings) -> OpenedSource:
+    from carbontop.sources.tegrastats import TegrastatsSource
+
+    source = TegrastatsSource(interval_s=settings.interval_s)
     return OpenedSource(source, source.open())
 
 
@@ -57,11 +81,27 @@ def _none(settings: Settings) -> OpenedSource:
     return OpenedSource(source, source.open())
 
 
-OPENERS = {"jtop": _jtop, "nvml": _nvml, "sim": _sim, "none": _none}
+OPENERS = {"jtop": _jtop, "sysfs": _sysfs, "tegrastats": _tegrastats, "nvml": _nvml,
+           "sim": _sim, "none": _none}
+
+# The order `auto` tries the sources in. The first that opens is chosen.
+AUTO_ORDER: tuple[str, ...] = ("jtop", "sysfs", "tegrastats", "nvml", "none")
 
 # A jtop that answers but is set up wrong (a Jetson whose user must fix something): `auto` says
-# so instead of quietly measuring no GPU.
-_JTOP_MISCONFIGURED = ("does not match", "no permission", "another python", "refused this client")
+# so, and measures through sysfs or tegrastats where they can, instead of quietly measuring no
+# GPU.
+_JTOP_MISCONFIGURED = ("does not match", "no permission", "another python", "refused this client",
+                       "is a directory")
+NEVER_NVML_ON_TEGRA = "never on a Tegra board (NVML's power queries answer NotSupported there)"
+
+
+def _on_tegra() -> bool:
+    from carbontop.sources.sysfs import is_tegra
+
+    try:
+        return is_tegra()
+    except OSError:
+        return False
 
 
 def open_source(settings: Settings) -> OpenedSource:
@@ -72,25 +112,55 @@ def open_source(settings: Settings) -> OpenedSource:
         except SourceUnavailable as exc:
             raise BadInput(f"--gpu-source {settings.gpu_source}: {exc}") from None
     tried: list[str] = []
-    for name in ("jtop", "nvml"):
+    candidates: list[tuple[str, str]] = []
+    jtop_problem: str | None = None
+    for index, name in enumerate(AUTO_ORDER):
+        if name == "none":
+            break
+        if jtop_problem is not None and name == "nvml":
+            break  # a Jetson whose jtop must be fixed: NVML is no answer there
+        if name == "nvml" and _on_tegra():
+            tried.append(f"nvml: {NEVER_NVML_ON_TEGRA}")
+            candidates.append((name, NEVER_NVML_ON_TEGRA))
+            continue
         try:
             opened = OPENERS[name](settings)
         except SourceUnavailable as exc:
             if name == "jtop" and any(m in str(exc).lower() for m in _JTOP_MISCONFIGURED):
-                raise BadInput(f"jtop: {exc}") from None
+                jtop_problem = str(exc)
             tried.append(f"{name}: {exc}")
+            candidates.append((name, str(exc)))
             log.info("auto: %s unavailable: %s", name, exc)
             continue
         except Exception as exc:  # noqa: BLE001 - a probe must never take carbontop down
             tried.append(f"{name}: {exc}")
+            candidates.append((name, f"failed: {exc}"))
             log.warning("auto: %s probe failed", name, exc_info=True)
             continue
-        opened.tried = tried
-        opened.info = replace(opened.info, note=f"auto chose {name}")
-        opened.source.info = opened.info
-        return opened
+        note = f"auto chose {name}"
+        jtop_why = tried[0].removeprefix("jtop: ") if tried and tried[0].startswith("jtop: ") \
+            else None
+        if name in ("sysfs", "tegrastats") and jtop_why and "not installed" not in jtop_why:
+            # A jtop service there but unusable: one line on what is wrong and its fix (jtop
+            # would add board state and power modes).
+            note += f"; jtop not used: {jtop_why}"
+        if opened.info.note:
+            note += f"; {opened.info.note}"
+        candidates.append((name, "chosen"))
+        candidates.extend((later, f"not tried: auto stops at the first that answers ({name})")
+                          for later in AUTO_ORDER[index + 1:])
+        return _chosen(opened, note, tried, candidates)
+    if jtop_problem is not None:
+        raise BadInput(f"jtop: {jtop_problem}")
     opened = _none(settings)
+    candidates.append(("none", "chosen"))
+    return _chosen(opened, "auto found no GPU power sensor: CPU and RAM only", tried, candidates)
+
+
+def _chosen(opened: OpenedSource, note: str, tried: list[str],
+            candidates: list[tuple[str, str]]) -> OpenedSource:
     opened.tried = tried
-    opened.info = replace(opened.info, note="auto found no GPU power sensor: CPU and RAM only")
+    opened.candidates = candidates
+    opened.info = replace(opened.info, note=note)
     opened.source.info = opened.info
     return opened

@@ -18,7 +18,9 @@ import contextlib
 import importlib.metadata
 import logging
 import math
+import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,6 +45,7 @@ SNAPSHOT_TRIES = 3
 TEMP_OFFLINE_C = -256.0  # what jtop reports for an offline sensor
 SET_MODE_TIMEOUT_S = 30.0
 SET_MODE_SEND_TIMEOUT_S = 10.0  # handing the request to the service (one queue put)
+DEFAULT_SOCKET = "/run/jtop.sock"
 _SERVICE_VERSION_RE = re.compile(r"service:\s*\[([^\]]*)\]")
 
 
@@ -74,12 +77,36 @@ def _major_minor(version: str) -> str:
     return ".".join(version.strip().split(".")[:2])
 
 
+def jtop_socket_path() -> str:
+    """Where the jtop client looks for the service's socket (``jtop.service.JTOP_PIPE``, read
+    at call time; ``/run/jtop.sock`` unless a test pointed it elsewhere)."""
+    service = sys.modules.get("jtop.service")
+    return str(getattr(service, "JTOP_PIPE", DEFAULT_SOCKET))
+
+
+def socket_is_directory(path: str | None = None) -> SourceUnavailable | None:
+    """The one-line problem when the socket path is a directory: Docker creates one in its
+    place when ``-v /run/jtop.sock:/run/jtop.sock`` is given while the socket does not exist."""
+    path = path or jtop_socket_path()
+    if not os.path.isdir(path):
+        return None
+    return SourceUnavailable(
+        f"{path} is a directory, not the jtop service's socket (Docker makes one when the socket "
+        "is missing at container start): on the host run `sudo systemctl restart jtop.service` "
+        "(it replaces the directory with its socket), then restart the container"
+    )
+
+
 def explain_failure(exc: BaseException) -> SourceUnavailable:
     """Maps a failure to start a jtop client to a one-line problem-and-fix message."""
     if isinstance(exc, SourceUnavailable):
         return exc
     text = " ".join(str(exc).split())
     low = text.lower()
+    if "not active" in low or isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
+        directory = socket_is_directory()
+        if directory is not None:
+            return directory
     if "not active" in low:
         return SourceUnavailable(
             "the jtop service is not running: start it with `sudo systemctl restart jtop.service` "

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
-SOURCE_LABELS = {"jtop": "jtop", "nvml": "NVML", "sim": "sim", "none": "no GPU sensor"}
+SOURCE_LABELS = {"jtop": "jtop", "sysfs": "sysfs", "tegrastats": "tegrastats", "nvml": "NVML",
+                 "sim": "sim", "none": "no GPU sensor"}
 STATE_STYLES = {
     "idle": "$text-muted", "baseline": "$accent", "loading": "$warning", "warm-up": "$warning",
     "measuring": "$success", "finished": "$success", "stopped": "$warning",
