@@ -148,7 +148,7 @@ BOARDS: dict[str, Board] = {
         (_r("VDD_GPU", "2-0040", 1, 12040, 640), _r("VDD_CPU_SOC_MSS", "2-0040", 2, 12040, 960),
          _r("VIN_SYS_5V0", "2-0040", 3, 5088, 1740)),
         ina238=_r("VIN", "2-0044", 1, 19800, 1400), update_interval_ms=8, hwmon_first=2,
-        gpu_rail="VDD_GPU", scope="GPU only", input_rail="VIN", cpu_rail=None,
+        gpu_rail="VDD_GPU", scope="GPU only", input_rail="VIN", cpu_rail="VDD_CPU_SOC_MSS",
     ),
     "nano-2gb": Board(
         "nano-2gb", "iio", "4", "NVIDIA Jetson Nano 2GB Developer Kit",

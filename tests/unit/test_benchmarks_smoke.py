@@ -77,8 +77,9 @@ def test_overhead_headless() -> None:
 
 
 def test_perturbation_pair(sandbox: Sandbox) -> None:
-    bare = perturbation.run_bare("idle", 0.3, 0.0, sandbox, IDLE)
-    under = perturbation.run_carbontop("idle", 0.3, 0.0, sandbox, IDLE)
+    # 1.2 s: a window shorter than two sample periods (0.5 s) gives no throughput figure.
+    bare = perturbation.run_bare("idle", 1.2, 0.0, sandbox, IDLE)
+    under = perturbation.run_carbontop("idle", 1.2, 0.0, sandbox, IDLE)
     assert bare["throughput_per_s"] > 0 and under["throughput_per_s"] > 0
     assert under["summary"]["status"] == "finished"
 

@@ -22,7 +22,8 @@ INTENSITY = CarbonIntensity(g_per_kwh=100.0, origin="test", source="override")
 
 def window(duration_s: float, joules: float, start: float = T0) -> WindowTotals:
     kwh = joules / J_PER_KWH
-    return WindowTotals(start, start + duration_s, kwh, None, None, None, None, kwh,
+    return WindowTotals(start, start + duration_s, start, start + duration_s, kwh, None, None,
+                        None, None, kwh,
                         "GPU only (measured)", None, 1, 0, 0, 0.0)
 
 
