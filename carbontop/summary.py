@@ -20,7 +20,7 @@ def iso_utc(t_unix_s: float) -> str:
 
 @dataclass(frozen=True)
 class Efficiency:
-    """Energy per unit of work over the measured window (measurement.md rule 7)."""
+    """Energy per unit of work over the measured window (docs/measurement.md rule 7)."""
 
     units: float | None
     unit: str | None
@@ -47,7 +47,7 @@ class Efficiency:
 
 @dataclass(frozen=True)
 class Baseline:
-    """Idle power measured before the workload (measurement.md rule 8)."""
+    """Idle power measured before the workload (docs/measurement.md rule 8)."""
 
     duration_s: float
     idle_w: float
