@@ -283,6 +283,38 @@ class IndependentLog:
         return [b - a for a, b in zip(ups, ups[1:], strict=False)]
 
 
+def cross_check(log: IndependentLog, gpu_log: Path) -> dict[str, Any]:
+    """Sample by sample, carbontop's ``gpu_log.csv`` against the independent client's log,
+    matched by the service's uptime: which samples one of them lacks, which values differ.
+    It tells a difference in what was read from a difference in how it was integrated."""
+    import csv
+
+    theirs = {round(r["uptime_s"], 2): r for r in log.rows}
+    ours: dict[float, dict[str, str]] = {}
+    if gpu_log.exists():
+        with gpu_log.open(newline="") as f:
+            for row in csv.DictReader(f):
+                if row.get("sensor_time_s"):
+                    ours[round(float(row["sensor_time_s"]), 2)] = row
+    if not ours:
+        return {"compared": 0}
+    first, last = min(ours), max(ours)
+    span = [t for t in theirs if first <= t <= last]
+    mismatches = []
+    for t in sorted(set(ours) & set(theirs)):
+        gpu_mw = theirs[t]["rails_mw"].get(GPU_RAIL)
+        board_mw = theirs[t]["tot_mw"]
+        for column, mw in (("gpu_power_w", gpu_mw), ("board_power_w", board_mw)):
+            value = ours[t].get(column)
+            if mw is not None and value and abs(float(value) - mw / 1000.0) > 0.01:
+                mismatches.append({"uptime_s": t, "column": column, "carbontop_w": float(value),
+                                   "independent_w": mw / 1000.0})
+    return {"compared": len(set(ours) & set(theirs)),
+            "only_carbontop": sorted(set(ours) - set(theirs))[:20],
+            "only_independent": sorted(set(span) - set(ours))[:20],
+            "value_mismatches": mismatches[:20]}
+
+
 # -- carbontop -------------------------------------------------------------------------------
 
 def run_carbontop(pipe: str, case: Case, duration_s: float, sandbox: Sandbox) -> dict[str, Any]:
@@ -376,8 +408,26 @@ def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen[bytes], timeout_s
     raise RuntimeError("the independent client logged no samples")
 
 
-def run_case(service: Any, case: Case, duration_s: float, workdir: Path) -> dict[str, Any]:
-    """Runs one case on a (re)started service; returns its rows and verdict."""
+def _keep(folder: Path, case: Case, log_path: Path, sandbox: Sandbox, writer: RailWriter) -> None:
+    """Copies one case's raw material into ``folder/<case>/`` for a closer look."""
+    dest = folder / case.name.replace(" ", "_")
+    dest.mkdir(parents=True, exist_ok=True)
+    if log_path.exists():
+        shutil.copy(log_path, dest / "independent.jsonl")
+    for csv_file in sandbox.output_dir.glob("*.csv"):
+        shutil.copy(csv_file, dest / csv_file.name)
+    (dest / "writes.json").write_text(json.dumps(writer.writes))
+
+
+def judge(rows: Sequence[dict[str, Any]]) -> str:
+    """MET when every figure of a case is within its tolerance; a figure missing is MISSED."""
+    return MET if rows and all(r["within"] for r in rows) else MISSED
+
+
+def run_case(service: Any, case: Case, duration_s: float, workdir: Path,
+             keep: Path | None = None) -> dict[str, Any]:
+    """Runs one case on a (re)started service; returns its rows and verdict. ``keep``: a folder
+    that receives the independent client's log, carbontop's CSVs and the rail writes."""
     schedule = SCHEDULES[case.schedule]
     writer = RailWriter(service, schedule)
     writer.write_first()
@@ -400,9 +450,12 @@ def run_case(service: Any, case: Case, duration_s: float, workdir: Path) -> dict
     finally:
         writer.stop()
         end_process(logger_proc)
+        log = IndependentLog.read(log_path)
+        samples = cross_check(log, sandbox.output_dir / "gpu_log.csv")
+        if keep is not None:
+            _keep(keep, case, log_path, sandbox, writer)
         sandbox.cleanup()
     wall_after, boot_after = _clock_offsets()
-    log = IndependentLog.read(log_path)
     edges = edges_of(summary, 0.5 * (wall_before + wall_after))
     boot_offset = 0.5 * (boot_before + boot_after)
     ours = carbontop_energies_j(summary)
@@ -435,8 +488,8 @@ def run_case(service: Any, case: Case, duration_s: float, workdir: Path) -> dict
     return {
         "case": case.name, "schedule": case.schedule, "interval_s": case.interval_s,
         "workload": case.workload, "duration_s": duration_s, "tolerance_pct":
-        schedule.tolerance_pct, "verdict": MET if all(r["within"] for r in rows) else MISSED,
-        "rows": rows, "edges_from": edges.source,
+        schedule.tolerance_pct, "verdict": judge(rows),
+        "rows": rows, "edges_from": edges.source, "samples": samples,
         "independent": {"samples": len(log.rows),
                         "median_step_s": steps[len(steps) // 2] if steps else None,
                         "max_step_s": steps[-1] if steps else None,
@@ -453,7 +506,7 @@ def run_case(service: Any, case: Case, duration_s: float, workdir: Path) -> dict
     }
 
 
-def run(cases: Sequence[Case], duration_s: float) -> dict[str, Any]:
+def run(cases: Sequence[Case], duration_s: float, keep: Path | None = None) -> dict[str, Any]:
     """Every case on one emulated board (the service restarted between cases)."""
     from tests.jtop_harness import JtopService, skip_reason
 
@@ -471,7 +524,7 @@ def run(cases: Sequence[Case], duration_s: float) -> dict[str, Any]:
         for case in cases:
             print(f"   {case.name}", file=sys.stderr, flush=True)
             try:
-                result["cases"].append(run_case(service, case, duration_s, workdir))
+                result["cases"].append(run_case(service, case, duration_s, workdir, keep))
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 result["cases"].append({"case": case.name, "verdict": MISSED,
                                         "error": str(exc), "rows": []})
@@ -518,8 +571,17 @@ def verdicts(result: dict[str, Any]) -> list[str]:
             f"the independent client (worst: {worst['span']} {worst['channel']} "
             f"{_f(worst['error_pct'], '+.3f')} %; service step median "
             f"{_f(ind['median_step_s'], '.3f')} s, max {_f(ind['max_step_s'], '.3f')} s; "
-            f"carbontop unmeasured {ours['session_unmeasured_s']} s)")
+            f"carbontop unmeasured {ours['session_unmeasured_s']} s; {_samples_text(case)})")
     return out
+
+
+def _samples_text(case: dict[str, Any]) -> str:
+    s = case.get("samples") or {}
+    if not s.get("compared"):
+        return "samples not compared"
+    return (f"{s['compared']} samples matched by uptime, {len(s['only_independent'])} missed "
+            f"by carbontop, {len(s['only_carbontop'])} unknown to the independent client, "
+            f"{len(s['value_mismatches'])} read differently")
 
 
 def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -538,10 +600,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", action="append", choices=sorted(names), metavar="NAME",
                         help="run only this case (repeatable): " + ", ".join(names))
     parser.add_argument("--out", type=Path, help="where the results go")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep each case's raw samples, "
+                        "carbontop's CSVs and the rail writes under DIR")
     args = parser.parse_args(argv)
     cases = [names[n] for n in args.case] if args.case else QUICK_CASES if args.quick else CASES
     duration = args.duration or (4.0 if args.quick else 20.0)
-    result = run(cases, duration)
+    result = run(cases, duration, args.keep)
     out = args.out or (RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
     save_json("accuracy_e2e", result, out)
     if result["cases"]:
