@@ -283,11 +283,22 @@ class IndependentLog:
         return [b - a for a, b in zip(ups, ups[1:], strict=False)]
 
 
-def cross_check(log: IndependentLog, gpu_log: Path) -> dict[str, Any]:
+def _delay_stats(delays: list[float]) -> dict[str, float] | None:
+    if not delays:
+        return None
+    data = sorted(delays)
+    return {"median": data[len(data) // 2], "p95": data[int(0.95 * (len(data) - 1))],
+            "max": data[-1]}
+
+
+def cross_check(log: IndependentLog, gpu_log: Path, wall_to_session_s: float,
+                uptime_to_session_s: float) -> dict[str, Any]:
     """Sample by sample, carbontop's ``gpu_log.csv`` against the independent client's log,
-    matched by the service's uptime: which samples one of them lacks, which values differ.
-    It tells a difference in what was read from a difference in how it was integrated."""
+    matched by the service's uptime: which samples one of them lacks, which values differ, and
+    how long after the service's stamp each client had each sample (carbontop's row timestamp is
+    when it received the sample). It tells a difference in what was read from one in when."""
     import csv
+    from datetime import datetime
 
     theirs = {round(r["uptime_s"], 2): r for r in log.rows}
     ours: dict[float, dict[str, str]] = {}
@@ -309,7 +320,14 @@ def cross_check(log: IndependentLog, gpu_log: Path) -> dict[str, Any]:
             if mw is not None and value and abs(float(value) - mw / 1000.0) > 0.01:
                 mismatches.append({"uptime_s": t, "column": column, "carbontop_w": float(value),
                                    "independent_w": mw / 1000.0})
+    carbontop_delays = [
+        datetime.fromisoformat(row["timestamp"]).timestamp() - wall_to_session_s
+        - (float(row["sensor_time_s"]) - uptime_to_session_s) for row in ours.values()]
+    independent_delays = [r["received_s"] - (r["uptime_s"] - uptime_to_session_s)
+                          for t, r in theirs.items() if t in ours]
     return {"compared": len(set(ours) & set(theirs)),
+            "carbontop_delay_s": _delay_stats(carbontop_delays),
+            "independent_delay_s": _delay_stats(independent_delays),
             "only_carbontop": sorted(set(ours) - set(theirs))[:20],
             "only_independent": sorted(set(span) - set(ours))[:20],
             "value_mismatches": mismatches[:20]}
@@ -451,7 +469,7 @@ def run_case(service: Any, case: Case, duration_s: float, workdir: Path,
         writer.stop()
         end_process(logger_proc)
         log = IndependentLog.read(log_path)
-        samples = cross_check(log, sandbox.output_dir / "gpu_log.csv")
+        samples = cross_check(log, sandbox.output_dir / "gpu_log.csv", wall_before, boot_before)
         if keep is not None:
             _keep(keep, case, log_path, sandbox, writer)
         sandbox.cleanup()
@@ -581,7 +599,16 @@ def _samples_text(case: dict[str, Any]) -> str:
         return "samples not compared"
     return (f"{s['compared']} samples matched by uptime, {len(s['only_independent'])} missed "
             f"by carbontop, {len(s['only_carbontop'])} unknown to the independent client, "
-            f"{len(s['value_mismatches'])} read differently")
+            f"{len(s['value_mismatches'])} read differently; received after the service's stamp: "
+            f"carbontop {_delays_text(s['carbontop_delay_s'])}, independent "
+            f"{_delays_text(s['independent_delay_s'])}")
+
+
+def _delays_text(d: dict[str, float] | None) -> str:
+    if not d:
+        return "n/a"
+    return f"median {d['median'] * 1000:.0f} ms, p95 {d['p95'] * 1000:.0f} ms, max " \
+        f"{d['max'] * 1000:.0f} ms"
 
 
 def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
