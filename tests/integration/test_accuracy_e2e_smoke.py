@@ -1,7 +1,7 @@
 """The end-to-end accuracy benchmark, small: its arithmetic by hand, then two real cases.
 
 The real cases run ``carbontop run`` on the real jtop service (emulated Orin NX) beside an
-independent jtop client, a steady schedule at 0.5 s and an off-grid one at 0.1 s, with 3 s
+independent jtop client, a steady schedule at 0.5 s and an off-grid one at 0.1 s, with 5 s
 windows. The test fails when a case's verdict is MISSED: carbontop's session or window energy
 (GPU or board) outside 0.1 % (steady) or 0.5 % (off-grid) of the independent client's trapezoid
 over carbontop's own edges.
@@ -21,6 +21,7 @@ from benchmarks.accuracy_e2e import (
     Case,
     clipped_trapezoid_j,
     edges_of,
+    end_held_j,
     judge,
     step_integral_j,
 )
@@ -38,6 +39,15 @@ def test_clipped_trapezoid_by_hand() -> None:
     assert clipped_trapezoid_j(samples, 0.0, 2.0) == pytest.approx(7.0)
     assert clipped_trapezoid_j(samples, -0.1, 1.0) is None  # an edge before the first sample
     assert clipped_trapezoid_j(samples, 1.0, 2.1) is None  # an edge after the last
+
+
+def test_end_held_by_hand() -> None:
+    samples = [(0.0, 2.0), (1.0, 4.0), (2.0, 8.0)]
+    # Start edge interpolated (3 W at 0.5 s), 4 W held from 1.0 s to the end edge at 1.5 s:
+    # (3 + 4) / 2 x 0.5 s + 4 W x 0.5 s = 1.75 J + 2.0 J; interpolating to the next sample
+    # instead (6 W at 1.5 s) gives 1.75 J + (4 + 6) / 2 x 0.5 s = 4.25 J.
+    assert end_held_j(samples, 0.5, 1.5) == pytest.approx(3.75)
+    assert clipped_trapezoid_j(samples, 0.5, 1.5) == pytest.approx(4.25)
 
 
 def test_step_integral_by_hand() -> None:
@@ -76,7 +86,7 @@ def test_two_small_cases_meet_their_tolerance(tmp_path: Path) -> None:
     if reason:
         pytest.skip(reason)
     cases = [Case("steady", 0.5, "idle"), Case("off-grid", 0.1, "idle")]
-    argv = ["--duration", "3", "--out", str(tmp_path)]
+    argv = ["--duration", "5", "--out", str(tmp_path)]
     for case in cases:
         argv += ["--case", case.name]
     code = accuracy_e2e.main(argv)
