@@ -583,7 +583,7 @@ def table(result: dict[str, Any]) -> str:
                          _f(r["carbontop_j"], ".3f") + " J", _f(r["independent_j"], ".3f") + " J",
                          _f(r["error_pct"], "+.3f") + " %", f"{r['tolerance_pct']:g} %",
                          _f(r["error_vs_received_pct"], "+.3f") + " %",
-                         _f(r["error_vs_end_held_pct"], "+.3f") + " %",
+                         _f(r.get("error_vs_end_held_pct"), "+.3f") + " %",
                          _f(r["truth_j"], ".3f") + " J",
                          _f(r["carbontop_vs_truth_pct"], "+.2f") + " %",
                          _f(r["independent_vs_truth_pct"], "+.2f") + " %"])
