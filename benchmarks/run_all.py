@@ -5,9 +5,10 @@ rows), and all the tables with their verdicts to ``benchmarks/results/report.md`
 ``--quick`` writes under ``benchmarks/results/quick/`` instead.
 Order: the light ones first; the harness (which imports torch into this process) after the
 process measurements; the CUDA check last (it only says "no CUDA device" without one).
-The full run takes about 20 minutes on 2 cores; ``--quick`` about 3. ``--only NAME`` runs one
-(its results replace that benchmark's files); ``--report-only`` rebuilds ``report.md`` from the
-saved results of every benchmark.
+The full run takes about 25 minutes on 2 cores; ``--quick`` about 4. ``accuracy_e2e`` needs root
+and jetson-stats (the real jtop service on an emulated board); elsewhere it says why not.
+``--only NAME`` runs one (its results replace that benchmark's files); ``--report-only`` rebuilds
+``report.md`` from the saved results of every benchmark.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import accuracy, overhead, perturbation, pipeline, startup
+from benchmarks import accuracy, accuracy_e2e, overhead, perturbation, pipeline, startup
 from benchmarks._common import RESULTS_DIR, machine_info, python_env, save_csv, save_json
 
 Step = tuple[str, Callable[[bool], dict[str, Any]], Callable[[dict[str, Any]], str],
@@ -33,6 +34,13 @@ def _accuracy(quick: bool) -> dict[str, Any]:
     return {"benchmark": "accuracy", "machine": machine_info(),
             "command": f"python -m benchmarks.accuracy --seconds {seconds:g}",
             "results": accuracy.run(seconds)}
+
+
+def _accuracy_e2e(quick: bool) -> dict[str, Any]:
+    """Needs root and jetson-stats (the real jtop service); says why when it cannot run."""
+    if quick:
+        return accuracy_e2e.run(accuracy_e2e.QUICK_CASES, 4.0)
+    return accuracy_e2e.run(accuracy_e2e.CASES, 20.0)
 
 
 def _harness(quick: bool) -> dict[str, Any]:
@@ -59,6 +67,7 @@ def _no_verdicts(_result: dict[str, Any]) -> list[str]:
 
 STEPS: list[Step] = [
     ("accuracy", _accuracy, lambda r: accuracy.table(r["results"]), _no_verdicts),
+    ("accuracy_e2e", _accuracy_e2e, accuracy_e2e.table, accuracy_e2e.verdicts),
     ("pipeline", pipeline.run, pipeline.table, _no_verdicts),
     ("startup", startup.run, lambda r: startup.table(r) + "\n\n```\n"
      + startup.profile_text(r) + "\n```", startup.verdicts),
@@ -74,6 +83,9 @@ def _save_raw(name: str, result: dict[str, Any], directory: Path) -> None:
         save_csv(name, overhead.csv_rows(result), directory)
     elif name == "accuracy":
         save_csv(name, result["results"], directory)
+    elif name == "accuracy_e2e":
+        if result["cases"]:
+            save_csv(name, accuracy_e2e.csv_rows(result), directory)
     elif name == "pipeline":
         save_csv(name, result["rate"]["raw"], directory)
     elif isinstance(result.get("raw"), list) and result["raw"]:

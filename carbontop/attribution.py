@@ -1,6 +1,6 @@
 """What a session's total is, and how it splits into GPU, CPU and RAM, counting no joule twice.
 
-measurement.md rule 5: a module input rail (VDD_IN, POM_5V_IN) or jtop's sum of rails already
+docs/measurement.md rule 5: a module input rail (VDD_IN, POM_5V_IN) or jtop's sum of rails already
 contains CPU, GPU and DRAM; a shared GPU rail already contains the CPU (or the SOC); a measured CPU
 rail beats CodeCarbon's CPU estimate. One function decides the total, names its basis, says which
 measured channels it rests on (their gaps are the total's unmeasured time) and splits it into the

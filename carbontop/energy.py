@@ -1,9 +1,9 @@
 """Power into energy: traces of one channel each, integrated over the session clock.
 
-measurement.md rules 1-3: integrate raw samples (trapezoid) over the times they were taken, never a
-fixed interval and never a smoothed average; drop repeated samples; clamp negative power to zero;
-read a hardware energy counter where there is one; and do not bridge a gap: a step longer than the
-gap rule (:class:`GapRule`) is not integrated but counted as unmeasured time.
+docs/measurement.md rules 1-3: integrate raw samples (trapezoid) over the times they were taken,
+never a fixed interval and never a smoothed average; drop repeated samples; clamp negative power
+to zero; read a hardware energy counter where there is one; and do not bridge a gap: a step
+longer than the gap rule (:class:`GapRule`) is not integrated but counted as unmeasured time.
 
 A trace keeps the cumulative energy at each of its recent points, so the energy between any two
 instants (a window's edges, wherever they fall between samples) is ``energy_at(b) -

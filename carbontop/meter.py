@@ -1,6 +1,6 @@
 """Measuring windows over one source's traces: the whole session, the measured window, idle time.
 
-A session has two windows (measurement.md rule 11): the whole session, and the measured window
+A session has two windows (docs/measurement.md rule 11): the whole session, and the measured window
 (warm-up excluded). Between sessions the dashboard keeps an idle window. Every window is two
 edges on the session clock over the same :class:`Traces`; its energy is the traces' cumulative
 energy at its end edge minus that at its start edge, interpolated between the readings that

@@ -11,7 +11,7 @@ from enum import Enum
 
 
 class Scope(str, Enum):
-    """What the GPU figure really contains (jetson-power.md, "Rails by board")."""
+    """What the GPU figure really contains (docs/jetson-power.md, "Rails by board")."""
 
     GPU_ONLY = "GPU only"
     CPU_GPU_SHARED = "CPU+GPU shared"

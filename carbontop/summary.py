@@ -38,7 +38,7 @@ def too_short_note(duration_s: float, sample_period_s: float) -> str | None:
 
 @dataclass(frozen=True)
 class Efficiency:
-    """Energy per unit of work over the measured window (measurement.md rule 7).
+    """Energy per unit of work over the measured window (docs/measurement.md rule 7).
 
     ``too_short`` says why the figures are empty when the window was shorter than two sample
     periods (:func:`too_short_note`); None otherwise.
@@ -75,7 +75,7 @@ class Efficiency:
 
 @dataclass(frozen=True)
 class Baseline:
-    """Idle power measured before the workload (measurement.md rule 8)."""
+    """Idle power measured before the workload (docs/measurement.md rule 8)."""
 
     duration_s: float
     idle_w: float
@@ -270,6 +270,10 @@ class SessionSummary:
         for name in ("gpu", "board", "cpu_rail"):
             row[f"{name}_unmeasured_s"] = round(getattr(self.whole, f"{name}_unmeasured_s"), 3)
         row["window_too_short"] = self.efficiency.too_short
+        # The edges on the session clock (CLOCK_MONOTONIC), for comparing with other tools.
+        row["session_start_s"], row["session_end_s"] = self.whole.start_s, self.whole.end_s
+        row["window_start_s"] = self.window.start_s if self.window else None
+        row["window_end_s"] = self.window.end_s if self.window else None
         return row
 
 

@@ -2,10 +2,11 @@
 
 carbontop's monitor starts this with an argument list (no shell) and a pipe. The child runs one
 workload through its phases and writes one JSON line per :class:`carbontop.model.ProgressEvent` to
-the pipe; the workload's own stdout/stderr go to a log file. Phases (measurement.md, rules 9, 11):
-``loading`` (imports and ``setup()``), ``warm-up`` (``step()`` for ``warmup_s``, not measured), then
-``measuring`` (``step()`` for ``--duration`` seconds of the monotonic clock, or until the workload
-ends). ``synchronize()`` runs at every window edge, before the event that marks it.
+the pipe; the workload's own stdout/stderr go to a log file. Phases (docs/measurement.md, rules 9
+and 11): ``loading`` (imports and ``setup()``), ``warm-up`` (``step()`` for ``warmup_s``, not
+measured), then ``measuring`` (``step()`` for ``--duration`` seconds of the monotonic clock, or
+until the workload ends). ``synchronize()`` runs at every window edge, before the event that
+marks it.
 
 Event lines: ``{"kind", "t_unix_s", "t_s", "phase", "units", "unit", "flops", "message",
 "info"}``; ``t_s`` is when it happened on the session clock (an edge's stamp is taken at the edge,

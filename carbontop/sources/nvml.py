@@ -3,7 +3,7 @@
 Units as NVML gives them: ``nvmlDeviceGetPowerUsage`` in milliwatts,
 ``nvmlDeviceGetTotalEnergyConsumption`` in millijoules since the driver loaded (Volta and newer).
 Where every selected GPU has the counter, samples carry it (``gpu_counter_j``) and the meter
-reads energy at the window edges instead of integrating power (measurement.md rule 2).
+reads energy at the window edges instead of integrating power (docs/measurement.md rule 2).
 
 On JetPack 6/7 NVML initialises but every telemetry call is NotSupported: ``open()`` probes the
 power reading and raises :class:`SourceUnavailable`, so ``auto`` moves on. ``pynvml`` is

@@ -1,4 +1,4 @@
-"""The integrator against analytic power traces (measurement.md rules 1-3 and 10)."""
+"""The integrator against analytic power traces (docs/measurement.md rules 1-3 and 10)."""
 
 from __future__ import annotations
 

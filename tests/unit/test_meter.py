@@ -1,4 +1,4 @@
-"""Totals never count a joule twice (measurement.md rule 5), and windows integrate their span."""
+"""Totals never count a joule twice (docs/measurement.md rule 5); windows integrate their span."""
 
 from __future__ import annotations
 
