@@ -194,6 +194,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 # -- carbontop detect --------------------------------------------------------------------------
 
 def cmd_detect(settings: Any, as_json: bool) -> int:
+    from carbontop.boards import board_label
     from carbontop.carbon import resolve_intensity
     from carbontop.sources.detect import open_source
 
@@ -207,8 +208,7 @@ def cmd_detect(settings: Any, as_json: bool) -> int:
     report = {
         "gpu_source": info.kind, "device": info.device_name, "gpu_count": info.gpu_count,
         "gpu_rail": info.gpu_rail, "gpu_scope": info.gpu_scope.value if info.gpu_scope else None,
-        "board": f"{info.board_basis.value} {info.board_rail or ''}".strip()
-        if info.board_basis else None,
+        "board": board_label(info.board_basis, info.board_rail),
         "cpu_rail": info.cpu_rail, "interval_s": info.interval_s,
         "energy_counter": info.has_energy_counter, "jetpack": info.jetpack, "l4t": info.l4t,
         "note": info.note, "not_chosen": opened.tried,

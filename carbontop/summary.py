@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from carbontop import __version__
+from carbontop import __version__, boards
 from carbontop.carbon import CarbonIntensity
 from carbontop.meter import J_PER_KWH, WindowTotals
 from carbontop.model import FinalStatus, SourceInfo
@@ -222,8 +222,4 @@ class SessionSummary:
 
 
 def _board_basis_text(s: SourceInfo) -> str | None:
-    if s.board_basis is None:
-        return None
-    if s.board_rail:
-        return f"{s.board_basis.value} {s.board_rail}"
-    return s.board_basis.value
+    return boards.board_label(s.board_basis, s.board_rail)

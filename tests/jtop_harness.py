@@ -25,6 +25,14 @@ Two more pieces of a board, for power modes and board state:
   is looked for at fixed paths (``/usr/bin/jetson_clocks``); where it is absent jtop reports
   none (``jetson.jetson_clocks is None``).
 
+Two test hooks on the service process itself (``JtopService(decode_delay_s=..., stamp_log=True)``):
+
+- A slow decode: jtop's process scan (``ProcessService.get_status``, between the ``uptime`` stamp
+  and the power read, where a busy board spends its decode time) sleeps ``decode_delay_s`` more.
+- Stamps: each tick appends one JSON line with the tick's ``uptime`` and CLOCK_MONOTONIC (and
+  CLOCK_BOOTTIME) at the decode's start, around the power-rail read, and once the sample is
+  published to the clients (:meth:`JtopService.stamps`).
+
 ``/fake_sys`` is a fixed path at the root, so one service at a time: a file lock is held from
 :meth:`JtopService.__enter__` to :meth:`JtopService.__exit__`.
 """
@@ -421,6 +429,8 @@ class JtopService:
         service_version: str | None = None,
         nvpmodel: tuple[FakeNvpMode, ...] | None = None,
         nvpmodel_mode: int = 0,
+        decode_delay_s: float = 0.0,
+        stamp_log: bool = False,
     ) -> None:
         if board not in BOARDS:
             raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
@@ -436,6 +446,8 @@ class JtopService:
         self.nvpmodel_state = self._workdir / "nvpmodel.state"  # the current mode id
         self.nvpmodel_log = self._workdir / "nvpmodel.calls"  # one line of arguments per call
         self._nvpmodel_default = nvpmodel_mode
+        self.decode_delay_s = float(decode_delay_s)  # extra seconds in each tick's decode
+        self.stamp_path = self._workdir / "stamps.jsonl" if stamp_log else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock: contextlib.ExitStack | None = None
 
@@ -489,6 +501,12 @@ class JtopService:
                     self.pipe,
                     json.dumps(self.board.hardware),
                     self.service_version or "",
+                    json.dumps(
+                        {
+                            "decode_delay_s": self.decode_delay_s,
+                            "stamp_log": str(self.stamp_path) if self.stamp_path else "",
+                        }
+                    ),
                 ],
                 env=env,
                 stdout=log,
@@ -530,6 +548,21 @@ class JtopService:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def stamps(self) -> list[dict[str, float]]:
+        """The service's per-tick stamps (needs ``stamp_log=True``), oldest first.
+
+        Keys: ``uptime`` (what the clients get), ``decode_start``, ``power_start``,
+        ``power_end``, ``published`` (CLOCK_MONOTONIC s) and ``boottime_power`` (CLOCK_BOOTTIME
+        at ``power_start``).
+        """
+        if self.stamp_path is None:
+            raise RuntimeError("start the service with stamp_log=True")
+        try:
+            lines = self.stamp_path.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.endswith("}")]
 
     def log_text(self) -> str:
         try:
@@ -663,23 +696,76 @@ def _fake_sys_temperature_service() -> type:
     return FakeSysTemperatureService
 
 
-def _serve(pipe: str, hardware_json: str, version: str) -> None:
+def _slow_process_service(delay_s: float) -> type:
+    """jtop's ProcessService whose scan takes ``delay_s`` longer (a busy board's slow decode)."""
+    from jtop.core.processes import ProcessService
+
+    class SlowProcessService(ProcessService):  # type: ignore[misc]
+        def get_status(self) -> Any:
+            time.sleep(delay_s)
+            return super().get_status()
+
+    return SlowProcessService
+
+
+def _stamping_server(stamp_log: str) -> type:
+    """jtop's JtopServer that appends each tick's clocks to ``stamp_log`` (one JSON line)."""
+    import jtop.service
+
+    marks: dict[str, float] = {}
+
+    class StampedPowerService(jtop.service.PowerService):  # type: ignore[misc,name-defined]
+        def get_status(self) -> Any:
+            marks["power_start"] = time.monotonic()
+            marks["boottime_power"] = time.clock_gettime(time.CLOCK_BOOTTIME)
+            status = super().get_status()
+            marks["power_end"] = time.monotonic()
+            return status
+
+    jtop.service.PowerService = StampedPowerService
+
+    class StampingServer(jtop.service.JtopServer):  # type: ignore[misc,name-defined]
+        def jtop_decode(self) -> Any:
+            marks.clear()
+            marks["decode_start"] = time.monotonic()
+            data = super().jtop_decode()
+            marks["uptime"] = float(data["uptime"])
+            return data
+
+        def jtop_stats(self) -> None:
+            super().jtop_stats()  # decode, publish to the clients, wake them
+            marks["published"] = time.monotonic()
+            with open(stamp_log, "a") as out:
+                out.write(json.dumps(marks) + "\n")
+
+    return StampingServer
+
+
+def _serve(pipe: str, hardware_json: str, version: str, options_json: str) -> None:
     """The subprocess: the stock service loop with hardware identification replaced."""
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s - %(message)s")
     import jtop.service
 
     hardware = json.loads(hardware_json)
+    options = json.loads(options_json)
     jtop.service.JTOP_PIPE = pipe
     jtop.service.get_hardware = lambda: dict(hardware)  # type: ignore[attr-defined]
     jtop.service.TemperatureService = _fake_sys_temperature_service()  # type: ignore[misc]
     if version:
         jtop.service.get_var = lambda _regex: version  # type: ignore[attr-defined]
+    if options.get("decode_delay_s"):
+        jtop.service.ProcessService = _slow_process_service(  # type: ignore[misc]
+            float(options["decode_delay_s"])
+        )
+    server_class: Any = jtop.service.JtopServer
+    if options.get("stamp_log"):
+        server_class = _stamping_server(options["stamp_log"])
 
     def exit_signal(signum: int, frame: object) -> None:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, exit_signal)
-    server = jtop.service.JtopServer(force=True)
+    server = server_class(force=True)
     server.loop_for_ever()
 
 
@@ -688,15 +774,22 @@ def jtop_service(
     service_version: str | None = None,
     nvpmodel: tuple[FakeNvpMode, ...] | None = None,
     nvpmodel_mode: int = 0,
+    decode_delay_s: float = 0.0,
+    stamp_log: bool = False,
 ) -> JtopService:
     """The real jtop service on emulated ``board``, as a context manager."""
     return JtopService(
-        board, service_version=service_version, nvpmodel=nvpmodel, nvpmodel_mode=nvpmodel_mode
+        board,
+        service_version=service_version,
+        nvpmodel=nvpmodel,
+        nvpmodel_mode=nvpmodel_mode,
+        decode_delay_s=decode_delay_s,
+        stamp_log=stamp_log,
     )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "serve":
-        _serve(sys.argv[2], sys.argv[3], sys.argv[4])
+    if len(sys.argv) == 6 and sys.argv[1] == "serve":
+        _serve(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     else:
-        raise SystemExit("usage: jtop_harness.py serve PIPE HARDWARE_JSON VERSION")
+        raise SystemExit("usage: jtop_harness.py serve PIPE HARDWARE_JSON VERSION OPTIONS_JSON")
