@@ -567,6 +567,8 @@ def format_summary(summary: Any, paths: list[Path]) -> str:
         f"  CPU         {human_energy(w.cpu_kwh)} ({summary.cpu_provenance}, CodeCarbon)",
         f"  RAM         {human_energy(w.ram_kwh)} (estimated, CodeCarbon)",
     ]
+    if src.pace_note:
+        lines.insert(3, f"  sampling    every {src.interval_s:g} s: {src.pace_note}")
     if w.cpu_rail_kwh is not None:
         lines.append(f"  CPU rail    {human_energy(w.cpu_rail_kwh)} (measured)")
     if w.board_kwh is not None:

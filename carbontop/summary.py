@@ -218,6 +218,8 @@ class SessionSummary:
         row["whole"] = asdict(self.whole)
         row["window"] = asdict(self.window) if self.window else None
         row["cpu_mode"] = self.cpu_mode
+        row["sample_interval_s"] = self.source.interval_s  # the pace the source kept
+        row["sample_pace_note"] = self.source.pace_note or None
         return row
 
 

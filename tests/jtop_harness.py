@@ -128,6 +128,8 @@ class FakeBoard:
     gpu_devfreq: str = "17000000.ga10b"  # /sys/class/devfreq entry of the iGPU
     gpu_name: str = "ga10b"  # its device/of_node/name
     zones: tuple[FakeZone, ...] = ORIN_ZONES
+    # i2c devices that are an INA238 (Thor's carrier-board input): one channel, in1/curr1 (hwmon)
+    ina238_devices: tuple[str, ...] = ()
 
 
 def _hw(model: str, module: str, soc: str, l4t: str, jetpack: str, pnum: str) -> dict[str, str]:
@@ -201,6 +203,26 @@ BOARDS: dict[str, FakeBoard] = {
             "p3701-0005",
         ),
     ),
+    # Thor: module rails on an INA3221, the carrier board's input VIN on an INA238.
+    "thor": FakeBoard(
+        key="thor",
+        layout="hwmon",
+        rails=(
+            FakeRail("VDD_GPU", "1-0040", 1, 5000, 900),
+            FakeRail("VDD_CPU_SOC_MSS", "1-0040", 2, 5000, 700),
+            FakeRail("VIN_SYS_5V0", "1-0040", 3, 5000, 500),
+            FakeRail("VIN", "2-0045", 1, 19000, 600),
+        ),
+        ina238_devices=("2-0045",),
+        hardware=_hw(
+            "NVIDIA Jetson AGX Thor Developer Kit",
+            "NVIDIA Jetson AGX Thor (128GB ram)",
+            "tegra264",
+            "38.2.0",
+            "7.0",
+            "p3834-0008",
+        ),
+    ),
     # No INA3221 at all (Jetson Nano 2GB): jtop's power is {}.
     "nano-2gb": FakeBoard(
         key="nano-2gb",
@@ -249,6 +271,9 @@ def build_fake_sys(board: FakeBoard) -> None:
         shutil.rmtree(FAKE_SYS)
     devices = FAKE_SYS / "bus" / "i2c" / "devices"
     for device in sorted({r.device for r in board.rails} | {d for d, _ in board.nc_channels}):
+        if device in board.ina238_devices:
+            _write(devices / device / "name", "ina238")
+            continue
         _write(devices / device / "name", "ina3221x" if board.layout == "iio" else "ina3221")
         if board.layout == "hwmon":
             hwmon = devices / device / "hwmon" / f"hwmon{3 + int(device[-1])}"
@@ -268,7 +293,7 @@ def build_fake_sys(board: FakeBoard) -> None:
             _write(base / f"rail_name_{n}", rail.name)
             _write(base / f"warn_current_limit_{n}", 32760)
             _write(base / f"crit_current_limit_{n}", 32760)
-        else:
+        elif rail.device not in board.ina238_devices:  # an INA238 has no labels: jtop says VIN
             base = dev / "hwmon" / f"hwmon{3 + int(rail.device[-1])}"
             _write(base / f"in{n}_label", rail.name)
             _write(base / f"curr{n}_max", 32760)
