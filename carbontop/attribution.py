@@ -36,7 +36,10 @@ class Attribution:
 def _board_label(info: SourceInfo) -> str:
     if info.board_basis is BoardBasis.SUM_OF_RAILS:
         return "sum of all board rails (measured)"
-    return f"{boards.input_rail_label(info.board_rail)} (measured)"
+    rail = info.board_rail or "?"
+    if boards.is_carrier_input(rail):
+        return f"{boards.input_rail_label(rail)} (measured)"
+    return f"board {boards.input_rail_label(rail)} (measured)"
 
 
 def attribute(info: SourceInfo, gpu_kwh: float | None, board_kwh: float | None,

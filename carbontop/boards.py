@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from carbontop.model import Scope
+from carbontop.model import BoardBasis, Scope
 
 # GPU rails, dedicated first, then shared ones. First match wins.
 GPU_RAILS: tuple[tuple[str, Scope], ...] = (
@@ -32,9 +32,16 @@ CPU_RAILS: tuple[str, ...] = (
 CPU_RAIL_SCOPES: dict[str, str] = {"VDD_CPU_CV": "CPU+CV shared",
                                    "VDD_CPU_SOC_MSS": "CPU+SOC+MSS shared"}
 
-# Module input rails, in jtop's own order of preference. jtop moves the one it finds out of
+# Input rails, in jtop's own order of preference. jtop moves the one it finds out of
 # ``power['rail']`` into ``power['tot']`` and sets ``tot['name']``.
 INPUT_RAILS: tuple[str, ...] = ("VIN", "POM_5V_IN", "VDD_IN")
+
+# Input rails that are not the module's. POM_5V_IN and VDD_IN are INA3221 channels on the
+# module's own input ("input rail VDD_IN"). Thor's VIN is an INA238 on the CARRIER board: its
+# figure holds the module plus the carrier's own consumption, so it is labelled as such and never
+# taken for VDD_IN (jtop falls back to VDD_IN for a tick where VIN does not read: that tick is not
+# the board figure).
+CARRIER_INPUT_LABELS: dict[str, str] = {"VIN": "carrier input VIN (INA238)"}
 
 
 def gpu_rail(rails: Iterable[str]) -> tuple[str, Scope] | None:
@@ -61,7 +68,8 @@ def cpu_rail_scope(name: str) -> str:
 
 
 def input_rail(rails: Iterable[str]) -> str | None:
-    """The module input rail among ``rails`` (VIN, POM_5V_IN, VDD_IN), or None."""
+    """The input rail jtop takes for the board among ``rails`` (VIN, POM_5V_IN, VDD_IN), or
+    None."""
     names = set(rails)
     for name in INPUT_RAILS:
         if name in names:
@@ -69,18 +77,27 @@ def input_rail(rails: Iterable[str]) -> str | None:
     return None
 
 
-# Input rails that measure the carrier board's input rather than the module's (Thor's INA238):
-# extra loads on the carrier are inside, so they never compare with another board's VDD_IN.
-CARRIER_INPUT_RAILS: frozenset[str] = frozenset({"VIN"})
-
-
-def input_rail_label(name: str | None) -> str:
-    """How a board figure from input rail ``name`` is named: module or carrier input."""
-    if name in CARRIER_INPUT_RAILS:
-        return f"carrier board input {name}"
-    return f"board input rail {name}"
-
-
 def is_input_rail(name: str | None) -> bool:
-    """True for a module input rail name (what ``power['tot']['name']`` holds when measured)."""
+    """True for an input rail name (what ``power['tot']['name']`` holds when measured)."""
     return name in INPUT_RAILS
+
+
+def is_carrier_input(name: str | None) -> bool:
+    """True for an input rail on the carrier board (Thor's VIN), not on the module."""
+    return name in CARRIER_INPUT_LABELS
+
+
+def input_rail_label(name: str) -> str:
+    """How a board figure read on input rail ``name`` is labelled where it is shown and written:
+    "input rail VDD_IN" for a module rail, "carrier input VIN (INA238)" for Thor's VIN."""
+    return CARRIER_INPUT_LABELS.get(name, f"input rail {name}")
+
+
+def board_label(basis: BoardBasis | None, rail: str | None) -> str | None:
+    """What the board figure is, as shown and written (``board_basis`` columns): "input rail
+    VDD_IN", "carrier input VIN (INA238)", "sum of rails"; None when there is none."""
+    if basis is None:
+        return None
+    if basis is BoardBasis.INPUT_RAIL and rail:
+        return input_rail_label(rail)
+    return f"{basis.value} {rail}" if rail else basis.value

@@ -195,6 +195,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 # -- carbontop detect --------------------------------------------------------------------------
 
 def cmd_detect(settings: Any, as_json: bool) -> int:
+    from carbontop.boards import board_label
     from carbontop.carbon import resolve_intensity
     from carbontop.sources.detect import open_source
 
@@ -209,8 +210,7 @@ def cmd_detect(settings: Any, as_json: bool) -> int:
     report = {
         "gpu_source": info.kind, "device": info.device_name, "gpu_count": info.gpu_count,
         "gpu_rail": info.gpu_rail, "gpu_scope": info.gpu_scope.value if info.gpu_scope else None,
-        "board": f"{info.board_basis.value} {info.board_rail or ''}".strip()
-        if info.board_basis else None,
+        "board": board_label(info.board_basis, info.board_rail),
         "cpu_rail": info.cpu_rail, "interval_s": info.interval_s,
         "energy_counter": info.has_energy_counter, "jetpack": info.jetpack, "l4t": info.l4t,
         "note": info.note, "not_chosen": opened.tried,
@@ -587,6 +587,8 @@ def format_summary(summary: Any, paths: list[Path]) -> str:
         f"  CPU         {human_energy(w.cpu_kwh)} ({summary.cpu_provenance}, CodeCarbon)",
         f"  RAM         {human_energy(w.ram_kwh)} (estimated, CodeCarbon)",
     ]
+    if src.pace_note:
+        lines.insert(3, f"  sampling    every {src.interval_s:g} s: {src.pace_note}")
     if w.cpu_rail_kwh is not None:
         lines.append(f"  CPU rail    {human_energy(w.cpu_rail_kwh)} (measured)")
     if w.board_kwh is not None:

@@ -77,6 +77,9 @@ class SourceInfo:
     l4t: str | None = None
     jetson_stats_version: str | None = None
     note: str = ""  # a plain sentence shown to the user, e.g. why "auto" chose this
+    # One line when the source samples at another pace than the one asked, and why (e.g. a jtop
+    # service too slow for --interval); carried into the session summary. "" when as asked.
+    pace_note: str = ""
 
     @property
     def measures_gpu(self) -> bool:

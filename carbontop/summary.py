@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from carbontop import __version__
+from carbontop import __version__, boards
 from carbontop.carbon import CarbonIntensity
 from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, SourceInfo
@@ -274,12 +274,10 @@ class SessionSummary:
         row["session_start_s"], row["session_end_s"] = self.whole.start_s, self.whole.end_s
         row["window_start_s"] = self.window.start_s if self.window else None
         row["window_end_s"] = self.window.end_s if self.window else None
+        row["sample_interval_s"] = self.source.interval_s  # the pace the source kept
+        row["sample_pace_note"] = self.source.pace_note or None
         return row
 
 
 def _board_basis_text(s: SourceInfo) -> str | None:
-    if s.board_basis is None:
-        return None
-    if s.board_rail:
-        return f"{s.board_basis.value} {s.board_rail}"
-    return s.board_basis.value
+    return boards.board_label(s.board_basis, s.board_rail)

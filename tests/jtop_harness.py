@@ -25,6 +25,14 @@ Two more pieces of a board, for power modes and board state:
   is looked for at fixed paths (``/usr/bin/jetson_clocks``); where it is absent jtop reports
   none (``jetson.jetson_clocks is None``).
 
+Two test hooks on the service process itself (``JtopService(decode_delay_s=..., stamp_log=True)``):
+
+- A slow decode: jtop's process scan (``ProcessService.get_status``, between the ``uptime`` stamp
+  and the power read, where a busy board spends its decode time) sleeps ``decode_delay_s`` more.
+- Stamps: each tick appends one JSON line with the tick's ``uptime`` and CLOCK_MONOTONIC (and
+  CLOCK_BOOTTIME) at the decode's start, around the power-rail read, and once the sample is
+  published to the clients (:meth:`JtopService.stamps`).
+
 ``/fake_sys`` is a fixed path at the root, so one service at a time: a file lock is held from
 :meth:`JtopService.__enter__` to :meth:`JtopService.__exit__`.
 """
@@ -120,6 +128,8 @@ class FakeBoard:
     gpu_devfreq: str = "17000000.ga10b"  # /sys/class/devfreq entry of the iGPU
     gpu_name: str = "ga10b"  # its device/of_node/name
     zones: tuple[FakeZone, ...] = ORIN_ZONES
+    # i2c devices that are an INA238 (Thor's carrier-board input): one channel, in1/curr1 (hwmon)
+    ina238_devices: tuple[str, ...] = ()
 
 
 def _hw(model: str, module: str, soc: str, l4t: str, jetpack: str, pnum: str) -> dict[str, str]:
@@ -193,6 +203,26 @@ BOARDS: dict[str, FakeBoard] = {
             "p3701-0005",
         ),
     ),
+    # Thor: module rails on an INA3221, the carrier board's input VIN on an INA238.
+    "thor": FakeBoard(
+        key="thor",
+        layout="hwmon",
+        rails=(
+            FakeRail("VDD_GPU", "1-0040", 1, 5000, 900),
+            FakeRail("VDD_CPU_SOC_MSS", "1-0040", 2, 5000, 700),
+            FakeRail("VIN_SYS_5V0", "1-0040", 3, 5000, 500),
+            FakeRail("VIN", "2-0045", 1, 19000, 600),
+        ),
+        ina238_devices=("2-0045",),
+        hardware=_hw(
+            "NVIDIA Jetson AGX Thor Developer Kit",
+            "NVIDIA Jetson AGX Thor (128GB ram)",
+            "tegra264",
+            "38.2.0",
+            "7.0",
+            "p3834-0008",
+        ),
+    ),
     # No INA3221 at all (Jetson Nano 2GB): jtop's power is {}.
     "nano-2gb": FakeBoard(
         key="nano-2gb",
@@ -241,6 +271,9 @@ def build_fake_sys(board: FakeBoard) -> None:
         shutil.rmtree(FAKE_SYS)
     devices = FAKE_SYS / "bus" / "i2c" / "devices"
     for device in sorted({r.device for r in board.rails} | {d for d, _ in board.nc_channels}):
+        if device in board.ina238_devices:
+            _write(devices / device / "name", "ina238")
+            continue
         _write(devices / device / "name", "ina3221x" if board.layout == "iio" else "ina3221")
         if board.layout == "hwmon":
             hwmon = devices / device / "hwmon" / f"hwmon{3 + int(device[-1])}"
@@ -260,7 +293,7 @@ def build_fake_sys(board: FakeBoard) -> None:
             _write(base / f"rail_name_{n}", rail.name)
             _write(base / f"warn_current_limit_{n}", 32760)
             _write(base / f"crit_current_limit_{n}", 32760)
-        else:
+        elif rail.device not in board.ina238_devices:  # an INA238 has no labels: jtop says VIN
             base = dev / "hwmon" / f"hwmon{3 + int(rail.device[-1])}"
             _write(base / f"in{n}_label", rail.name)
             _write(base / f"curr{n}_max", 32760)
@@ -422,6 +455,8 @@ class JtopService:
         nvpmodel: tuple[FakeNvpMode, ...] | None = None,
         nvpmodel_mode: int = 0,
         sysfs_tree: str | None = None,
+        decode_delay_s: float = 0.0,
+        stamp_log: bool = False,
     ) -> None:
         if board not in BOARDS:
             raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
@@ -440,6 +475,8 @@ class JtopService:
         # A board of tests/sysfs_trees.py whose power-monitor tree is built at /fake_sys (use a
         # ``board`` without rails, e.g. "nano-2gb", for the CPU, iGPU and thermal files).
         self.sysfs_tree = sysfs_tree
+        self.decode_delay_s = float(decode_delay_s)  # extra seconds in each tick's decode
+        self.stamp_path = self._workdir / "stamps.jsonl" if stamp_log else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock: contextlib.ExitStack | None = None
 
@@ -497,6 +534,12 @@ class JtopService:
                     self.pipe,
                     json.dumps(self.board.hardware),
                     self.service_version or "",
+                    json.dumps(
+                        {
+                            "decode_delay_s": self.decode_delay_s,
+                            "stamp_log": str(self.stamp_path) if self.stamp_path else "",
+                        }
+                    ),
                 ],
                 env=env,
                 stdout=log,
@@ -538,6 +581,21 @@ class JtopService:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def stamps(self) -> list[dict[str, float]]:
+        """The service's per-tick stamps (needs ``stamp_log=True``), oldest first.
+
+        Keys: ``uptime`` (what the clients get), ``decode_start``, ``power_start``,
+        ``power_end``, ``published`` (CLOCK_MONOTONIC s) and ``boottime_power`` (CLOCK_BOOTTIME
+        at ``power_start``).
+        """
+        if self.stamp_path is None:
+            raise RuntimeError("start the service with stamp_log=True")
+        try:
+            lines = self.stamp_path.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.endswith("}")]
 
     def log_text(self) -> str:
         try:
@@ -671,23 +729,76 @@ def _fake_sys_temperature_service() -> type:
     return FakeSysTemperatureService
 
 
-def _serve(pipe: str, hardware_json: str, version: str) -> None:
+def _slow_process_service(delay_s: float) -> type:
+    """jtop's ProcessService whose scan takes ``delay_s`` longer (a busy board's slow decode)."""
+    from jtop.core.processes import ProcessService
+
+    class SlowProcessService(ProcessService):  # type: ignore[misc]
+        def get_status(self) -> Any:
+            time.sleep(delay_s)
+            return super().get_status()
+
+    return SlowProcessService
+
+
+def _stamping_server(stamp_log: str) -> type:
+    """jtop's JtopServer that appends each tick's clocks to ``stamp_log`` (one JSON line)."""
+    import jtop.service
+
+    marks: dict[str, float] = {}
+
+    class StampedPowerService(jtop.service.PowerService):  # type: ignore[misc,name-defined]
+        def get_status(self) -> Any:
+            marks["power_start"] = time.monotonic()
+            marks["boottime_power"] = time.clock_gettime(time.CLOCK_BOOTTIME)
+            status = super().get_status()
+            marks["power_end"] = time.monotonic()
+            return status
+
+    jtop.service.PowerService = StampedPowerService
+
+    class StampingServer(jtop.service.JtopServer):  # type: ignore[misc,name-defined]
+        def jtop_decode(self) -> Any:
+            marks.clear()
+            marks["decode_start"] = time.monotonic()
+            data = super().jtop_decode()
+            marks["uptime"] = float(data["uptime"])
+            return data
+
+        def jtop_stats(self) -> None:
+            super().jtop_stats()  # decode, publish to the clients, wake them
+            marks["published"] = time.monotonic()
+            with open(stamp_log, "a") as out:
+                out.write(json.dumps(marks) + "\n")
+
+    return StampingServer
+
+
+def _serve(pipe: str, hardware_json: str, version: str, options_json: str) -> None:
     """The subprocess: the stock service loop with hardware identification replaced."""
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s - %(message)s")
     import jtop.service
 
     hardware = json.loads(hardware_json)
+    options = json.loads(options_json)
     jtop.service.JTOP_PIPE = pipe
     jtop.service.get_hardware = lambda: dict(hardware)  # type: ignore[attr-defined]
     jtop.service.TemperatureService = _fake_sys_temperature_service()  # type: ignore[misc]
     if version:
         jtop.service.get_var = lambda _regex: version  # type: ignore[attr-defined]
+    if options.get("decode_delay_s"):
+        jtop.service.ProcessService = _slow_process_service(  # type: ignore[misc]
+            float(options["decode_delay_s"])
+        )
+    server_class: Any = jtop.service.JtopServer
+    if options.get("stamp_log"):
+        server_class = _stamping_server(options["stamp_log"])
 
     def exit_signal(signum: int, frame: object) -> None:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, exit_signal)
-    server = jtop.service.JtopServer(force=True)
+    server = server_class(force=True)
     server.loop_for_ever()
 
 
@@ -696,15 +807,22 @@ def jtop_service(
     service_version: str | None = None,
     nvpmodel: tuple[FakeNvpMode, ...] | None = None,
     nvpmodel_mode: int = 0,
+    decode_delay_s: float = 0.0,
+    stamp_log: bool = False,
 ) -> JtopService:
     """The real jtop service on emulated ``board``, as a context manager."""
     return JtopService(
-        board, service_version=service_version, nvpmodel=nvpmodel, nvpmodel_mode=nvpmodel_mode
+        board,
+        service_version=service_version,
+        nvpmodel=nvpmodel,
+        nvpmodel_mode=nvpmodel_mode,
+        decode_delay_s=decode_delay_s,
+        stamp_log=stamp_log,
     )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "serve":
-        _serve(sys.argv[2], sys.argv[3], sys.argv[4])
+    if len(sys.argv) == 6 and sys.argv[1] == "serve":
+        _serve(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     else:
-        raise SystemExit("usage: jtop_harness.py serve PIPE HARDWARE_JSON VERSION")
+        raise SystemExit("usage: jtop_harness.py serve PIPE HARDWARE_JSON VERSION OPTIONS_JSON")

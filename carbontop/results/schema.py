@@ -22,7 +22,9 @@ class Column:
 
 
 GPU_LOG_COLUMNS: tuple[Column, ...] = (
-    Column("timestamp", "ISO 8601 UTC", "when the sensor sampled (wall clock)"),
+    Column("timestamp", "ISO 8601 UTC",
+           "when carbontop received the sample (wall clock, a label; jtop read the rails "
+           "20-40 ms before: docs/performance.md)"),
     Column("gpu_power_w", "W", "GPU power (rail or NVML); empty when no GPU is measured"),
     Column("gpu_energy_kwh", "kWh", "GPU energy since the session started (cumulative)"),
     Column("gpu_co2_kg", "kg CO2e", "GPU CO2 since the session started (cumulative)"),
@@ -59,7 +61,7 @@ EMISSIONS_COLUMNS: tuple[Column, ...] = (
     Column("ram_energy_kwh", "kWh", "CodeCarbon RAM energy (always estimated)"),
     Column("cpu_rail_energy_kwh", "kWh", "board CPU rail energy where measured"),
     Column("board_energy_kwh", "kWh", "module input rail or sum of rails (board_basis)"),
-    Column("board_basis", "", "input rail NAME or sum of rails"),
+    Column("board_basis", "", "input rail NAME, carrier input VIN (INA238) or sum of rails"),
     Column("total_energy_kwh", "kWh", "session total energy on total_basis"),
     Column("total_basis", "", "what the total is: board input, sum of rails, GPU + CPU + RAM..."),
     Column("original_total_co2_kg", "kg CO2e", "the original formula: GPU + CodeCarbon CPU&RAM"),

@@ -7,15 +7,26 @@ the setter ``jetson.nvpmodel = id``) and ``jetson_clocks`` (truthy when on). ``j
 lazily (jtop 7 forces the 'fork' start method at import).
 
 Facts this module is built on (docs/jetson-power.md): milliwatts, never the 'avg' field, the
-service's uptime as the sample clock, ``tot['name']`` checked on every sample, the interval fixed
-by the service's first client, reconnection from a fresh thread (multiprocessing caches one
+service's uptime to drop repeated samples, ``tot['name']`` checked on every sample, the interval
+fixed by the service's first client, reconnection from a fresh thread (multiprocessing caches one
 connection per thread), and ``close()`` called explicitly (4.3 does not on leaving ``with``).
+
+A sample's time (``PowerSample.t_s``) is when carbontop received it, not the service's
+``uptime``: the service stamps uptime at the START of its decode and reads the rails last, after
+the CPU, GPU, process scan and memory, so uptime runs early by the decode (7-15 ms on the emulated
+board, 110 ms with a slow process scan), while the receipt runs late by the service's work after
+the rails (nvpmodel, fans: 20-35 ms) whatever the decode takes (docs/performance.md, "jtop sample
+timestamps").
+
+A service too slow for the asked interval (its first decode outlasts jtop's client wait of 3
+intervals: "Error connection") is measured at a pace it keeps (:meth:`JtopSource._connect`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import itertools
 import logging
 import math
 import os
@@ -46,6 +57,14 @@ TEMP_OFFLINE_C = -256.0  # what jtop reports for an offline sensor
 SET_MODE_TIMEOUT_S = 30.0
 SET_MODE_SEND_TIMEOUT_S = 10.0  # handing the request to the service (one queue put)
 DEFAULT_SOCKET = "/run/jtop.sock"
+# A service too slow for the asked interval (see _connect_at_served_pace):
+SERVICE_IDLE_DROP_S = 3.0  # jtop's service stops its timer 3 s (TIMEOUT_GAIN) after the last
+#                            message of its last client; the next first client sets the interval
+PACE_PROBE_MIN_S = 1.0  # the probe client's interval: jtop waits 3 x this for each sample
+PACE_PROBE_STEPS = 3  # sample steps timed to learn the pace the service keeps
+PACE_PROBE_TIMEOUT_S = 15.0
+PACE_MARGIN = 1.25  # ask this much more than the measured decode, so the service keeps it
+PACE_ROUND_S = 0.05
 _SERVICE_VERSION_RE = re.compile(r"service:\s*\[([^\]]*)\]")
 
 
@@ -71,6 +90,11 @@ def jetson_stats_version() -> str | None:
         return importlib.metadata.version("jetson-stats")
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+class ServiceTooSlow(SourceUnavailable):
+    """jtop's client got no first sample within 3 x the interval it asked ("Error connection"):
+    the service's decode takes longer than that."""
 
 
 def _major_minor(version: str) -> str:
@@ -135,6 +159,11 @@ def explain_failure(exc: BaseException) -> SourceUnavailable:
         return SourceUnavailable(
             "the jtop service refused this client's key: install the same jetson-stats version "
             "as the service, or `sudo systemctl restart jtop.service`"
+        )
+    if low == "error connection":
+        return ServiceTooSlow(
+            "the jtop service sent no first sample within 3 intervals (its decode is slower than "
+            "that): use a longer --interval, or check `systemctl status jtop.service`"
         )
     if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
         return SourceUnavailable(
@@ -392,6 +421,11 @@ class JtopSource:
         self._board_lock = threading.Lock()
         self._board_state: BoardState | None = None
         self._board_watch = BoardWatch()
+        self._pace_s: float | None = None  # the pace the service keeps, when not as asked
+        self._pace_note = ""
+        self._summed_rails: frozenset[str] = frozenset()  # sum-of-rails boards: rails at open
+        self._missing_rails: frozenset[str] = frozenset()
+        self._foreign_input: str | None = None  # an input rail other than the board's (warned)
 
     @property
     def client_factory(self) -> ClientFactory:
@@ -647,8 +681,17 @@ class JtopSource:
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> Any:
-        """Starts a client (in a fresh thread) at an interval the service will deliver."""
-        client = self._connect_once(self._requested_s)
+        """Starts a client (in a fresh thread) at an interval the service will deliver.
+
+        Sets :attr:`_pace_s` and :attr:`_pace_note` when that is not the interval asked because
+        the service cannot keep it (see :meth:`_connect_at_served_pace`).
+        """
+        self._pace_s, self._pace_note = None, ""
+        try:
+            client = self._connect_once(self._requested_s)
+        except ServiceTooSlow as exc:
+            logger.warning("jtop service too slow for %.3f s: %s", self._requested_s, exc)
+            return self._connect_at_served_pace()
         served = self._served_interval(client)
         if served > self._requested_s * INTERVAL_TOLERANCE:
             # The service's first client fixed a slower interval. A client asking for less gets
@@ -661,6 +704,82 @@ class JtopSource:
             self._close_client(client)
             client = self._connect_once(served)
         return client
+
+    def _connect_at_served_pace(self) -> Any:
+        """A client at a pace the service keeps, after a first sample that never came in time.
+
+        jtop's service starts its timer at the interval of its first client and then decodes
+        back to back when the decode takes longer; the client, waiting 3 intervals for its
+        first sample, gave up ("Error connection"), the timer still runs. A probe client asking
+        a long interval (its waits are 3 x that) times the pace the service keeps. When it is
+        close to the asked interval (only the first decode was slow) carbontop connects as
+        asked. Otherwise it waits until the service has stopped its timer (3 s after the last
+        client message) and connects asking the measured pace with a margin: the service then
+        sleeps between decodes instead of decoding back to back. If the service still serves
+        another interval (another client holds it), the measured pace is what it keeps.
+        """
+        requested = self._requested_s
+        probe = self._connect_once(max(PACE_PROBE_MIN_S, 4 * requested))
+        try:
+            pace = self._measure_pace(probe, PACE_PROBE_STEPS)
+        finally:
+            self._close_client(probe)
+        if pace is None:
+            raise SourceUnavailable(
+                "the jtop service answered but sent no steady samples: restart it with "
+                "`sudo systemctl restart jtop.service`"
+            )
+        if pace <= requested * INTERVAL_TOLERANCE:
+            logger.info("jtop service keeps %.3f s after a slow first decode", pace)
+            return self._connect_once(requested)
+        ask = max(requested, math.ceil(pace * PACE_MARGIN / PACE_ROUND_S - 1e-9) * PACE_ROUND_S)
+        ask = round(ask, 6)
+        logger.info(
+            "jtop service keeps %.3f s, not the %.3f s asked: waiting for it to drop that pace, "
+            "then asking %.3f s", pace, requested, ask,
+        )
+        if self._stop.wait(SERVICE_IDLE_DROP_S + pace + 0.5):
+            raise SourceUnavailable("the jtop source was closed while connecting")
+        client = self._connect_once(ask)
+        served = self._served_interval(client)
+        if abs(served - ask) < 1e-6:
+            self._pace_s = ask
+            self._pace_note = (
+                f"the jtop service cannot keep {requested:g} s (its decode takes about "
+                f"{pace:.2f} s): measuring every {ask:g} s"
+            )
+        else:
+            self._pace_s = max(served, pace)
+            self._pace_note = (
+                f"the jtop service cannot keep {requested:g} s (its decode takes about "
+                f"{pace:.2f} s) and another client holds it at {served:g} s: measuring at its "
+                f"pace, about {self._pace_s:.2f} s"
+            )
+        logger.warning("%s", self._pace_note)
+        return client
+
+    @staticmethod
+    def _measure_pace(client: Any, steps: int) -> float | None:
+        """The median step (s) of the service's uptime over ``steps`` new samples; None when
+        the client stops or the samples do not come within PACE_PROBE_TIMEOUT_S."""
+        times: list[float] = []
+        deadline = time.monotonic() + PACE_PROBE_TIMEOUT_S
+        with contextlib.suppress(Exception):
+            times.append(_seconds(client.uptime))
+        while len(times) <= steps and time.monotonic() < deadline:
+            try:
+                if not client.ok():
+                    return None
+                now = _seconds(client.uptime)
+            except Exception:
+                logger.debug("pace probe failed", exc_info=True)
+                return None
+            if not times or now > times[-1]:
+                times.append(now)
+        if len(times) <= steps:
+            return None
+        diffs = sorted(b - a for a, b in itertools.pairwise(times))
+        return diffs[len(diffs) // 2]
 
     def _connect_once(self, interval: float) -> Any:
         """``factory(interval)``, ``start()`` and a first ``ok()``, all in a NEW thread."""
@@ -735,14 +854,28 @@ class JtopSource:
                         rails, tot = later.get("rail") or {}, later.get("tot") or {}
         gpu = boards.gpu_rail(rails)
         input_name = tot.get("name")
-        if input_name:
+        self._summed_rails = frozenset()
+        if input_name and boards.is_carrier_input(str(input_name)):
+            basis, board_rail = BoardBasis.INPUT_RAIL, str(input_name)
+            note = (
+                f"board = {boards.input_rail_label(board_rail)}: the module and the carrier "
+                "board together (not the wall)"
+            )
+        elif input_name:
             basis, board_rail = BoardBasis.INPUT_RAIL, str(input_name)
             note = f"board = module input rail {input_name} (not the carrier board or the wall)"
         elif rails:
             basis, board_rail = BoardBasis.SUM_OF_RAILS, None
             note = "board = sum of jtop's rails (this board has no module input rail)"
+            # The sum holds the rails that read this tick: a tick without one of these is not
+            # the board figure (see _board_watts).
+            self._summed_rails = frozenset(
+                name for name, rail in rails.items() if _watts(rail) is not None
+            )
         else:
             basis, board_rail, note = None, None, ""
+        if self._pace_note:
+            note = f"{self._pace_note}; {note}" if note else self._pace_note
         cpu = boards.cpu_rail(rails)
         hardware = _hardware(client)
         name = (
@@ -765,11 +898,12 @@ class JtopSource:
             board_rail=board_rail,
             board_basis=basis,
             cpu_rail=cpu,
-            interval_s=self._served_interval(client),
+            interval_s=self._pace_s or self._served_interval(client),
             jetpack=_text(hardware.get("Jetpack")),
             l4t=_text(hardware.get("L4T")),
             jetson_stats_version=jetson_stats_version() if self._kind == "jtop" else None,
             note=note,
+            pace_note=self._pace_note,
         )
 
     # -- sampling -----------------------------------------------------------------------------
@@ -784,8 +918,17 @@ class JtopSource:
                 return before, power
         return after, client.power
 
-    def _sample(self, client: Any) -> PowerSample | None:
-        """The latest sample as a PowerSample, or None when it repeats the previous one."""
+    def _sample(
+        self, client: Any, t_s: float | None = None, t_unix_s: float | None = None
+    ) -> PowerSample | None:
+        """The latest sample as a PowerSample, or None when it repeats the previous one.
+
+        ``t_s``/``t_unix_s``: when it was received (session clock / wall clock); now if None.
+        """
+        if t_s is None:
+            t_s = session_time_s()
+        if t_unix_s is None:
+            t_unix_s = time.time()
         t_sensor, power = self._snapshot(client)
         if self._last_t is not None and t_sensor <= self._last_t:
             return None
@@ -802,6 +945,10 @@ class JtopSource:
         input_name = tot.get("name")
         basis = BoardBasis.INPUT_RAIL if input_name else BoardBasis.SUM_OF_RAILS if tot else None
         board_w = _watts(tot)
+        if basis is BoardBasis.SUM_OF_RAILS and basis is info.board_basis:
+            board_w = self._board_sum_watts(board_w, by_name)
+        elif basis is BoardBasis.INPUT_RAIL and basis is info.board_basis:
+            board_w = self._board_input_watts(board_w, str(input_name))
         if basis is not info.board_basis:
             # e.g. the input rail's read failed this tick and 'tot' silently became the sum of
             # the other rails: that is not the board figure, so this tick is unmeasured.
@@ -814,9 +961,9 @@ class JtopSource:
                 self._basis_warned = True
             board_w = None
         return PowerSample(
-            t_s=session_time_s(),
+            t_s=t_s,
             t_sensor_s=t_sensor,
-            t_unix_s=time.time(),
+            t_unix_s=t_unix_s,
             gpu_w=by_name.get(info.gpu_rail) if info.gpu_rail else None,
             board_w=board_w,
             board_basis=basis,
@@ -825,6 +972,47 @@ class JtopSource:
             gpu_load_pct=_gpu_load(client),
             rails_w=rails_w,
         )
+
+    def _board_sum_watts(self, board_w: float | None, by_name: Mapping[str, float]) -> float | None:
+        """A sum-of-rails board figure, or None for a tick where a rail seen at open is missing.
+
+        jtop skips a rail that fails to read and sums the others: that sum is not the board
+        figure (the integrator then treats the tick as a missing reading). A rail that appears
+        later (it failed at open) joins the set from then on.
+        """
+        present = frozenset(by_name)
+        missing = self._summed_rails - present
+        if present - self._summed_rails:
+            logger.warning(
+                "jtop sum of rails now holds %s, not seen at open: counted from now on",
+                ", ".join(sorted(present - self._summed_rails)),
+            )
+            self._summed_rails |= present
+        if missing != self._missing_rails:
+            if missing:
+                logger.warning(
+                    "jtop rail %s did not read this tick: board power (sum of rails) not measured",
+                    ", ".join(sorted(missing)),
+                )
+            else:
+                logger.info("all jtop rails read again: board power measured")
+            self._missing_rails = missing
+        return None if missing else board_w
+
+    def _board_input_watts(self, board_w: float | None, input_name: str) -> float | None:
+        """The input rail's figure, or None for a tick where jtop named another input rail
+        than the board's (Thor: VIN failed to read and jtop fell back to the module's VDD_IN)."""
+        expected = self.info.board_rail
+        if expected is None or input_name == expected:
+            self._foreign_input = None
+            return board_w
+        if self._foreign_input != input_name:
+            logger.warning(
+                "jtop total is %s this tick, not %s: board power not measured",
+                boards.input_rail_label(input_name), boards.input_rail_label(expected),
+            )
+            self._foreign_input = input_name
+        return None
 
     def _emit(self, event: SourceEvent) -> bool:
         return deliver(event, self._sink, self._stop, self._emit_lock)
@@ -843,7 +1031,8 @@ class JtopSource:
                     return
                 if not alive:
                     raise ConnectionError("no sample within 3 intervals; the client stopped")
-                sample = self._sample(client)
+                # Received now: the closest stamp to the rails' read (module docstring).
+                sample = self._sample(client, session_time_s(), time.time())
             except Exception as exc:  # incl. EOFError, BrokenPipeError
                 if self._stop.is_set():
                     return
@@ -876,20 +1065,24 @@ class JtopSource:
             except SourceUnavailable as exc:
                 logger.debug("jtop reconnect attempt %d failed: %s", attempts, exc)
                 continue
-            served = self._served_interval(client)
+            served = self._pace_s or self._served_interval(client)
             with self._emit_lock:
                 if self._stop.is_set():
                     self._close_client(client)
                     return None
                 self._client = client
-                if abs(served - self.info.interval_s) > 1e-9:
-                    self.info = replace(self.info, interval_s=served)
+                if (
+                    abs(served - self.info.interval_s) > 1e-9
+                    or self._pace_note != self.info.pace_note
+                ):
+                    self.info = replace(self.info, interval_s=served, pace_note=self._pace_note)
             logger.info("jtop service back after %d attempt(s)", attempts)
+            message = f"jtop service back (interval {served:g} s)"
             self._emit(
                 SourceStatus(
                     t_unix_s=time.time(),
                     connected=True,
-                    message=f"jtop service back (interval {served:g} s)",
+                    message=f"{message}: {self._pace_note}" if self._pace_note else message,
                 )
             )
             return client

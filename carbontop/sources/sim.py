@@ -390,6 +390,7 @@ class SimJtopService:
         self._mode_status = [not m.needs_reboot for m in self.board.modes]
         self._refused: set[int] = set()
         self._cap_factor = 1.0  # < 1: thermal throttling lowered the clock caps
+        self._failed_rails: set[str] = set()  # rails whose reading fails (fail_rail)
         self._die_c: float | None = None
         self._die_t = 0.0
         full_w = sum(r.peak_w for r in self.board.rails)
@@ -492,6 +493,21 @@ class SimJtopService:
         with self._lock:
             self._refused.add(self.board.mode_id(name))
 
+    def fail_rail(self, name: str) -> None:
+        """From the next tick on, rail ``name`` does not read, as when its sysfs file fails:
+        jtop leaves it out of ``power['rail']`` and, for the input rail, makes ``tot`` the plain
+        sum of the other rails (tests: a rail missing from a tick)."""
+        known = [r.name for r in self.board.rails] + [self.board.input_rail or ""]
+        if not name or name not in known:
+            raise ValueError(f"{name!r} is not a rail of {self.board.key}")
+        with self._lock:
+            self._failed_rails.add(name)
+
+    def restore_rail(self, name: str) -> None:
+        """Undoes :meth:`fail_rail` from the next tick on."""
+        with self._lock:
+            self._failed_rails.discard(name)
+
     def throttle(self, factor: float = 1.0) -> None:
         """Thermal throttling: the clock caps drop to ``factor`` x the mode's (1.0: none)."""
         with self._lock:
@@ -562,8 +578,10 @@ class SimJtopService:
             watts = max(0.0, watts * (1.0 + rng.gauss(0.0, noise)))
             module_w += watts
             rails[rail.name] = self._rail_values(rail.name, watts, rail.volt_mv, rng)
+        for name in self._failed_rails:
+            rails.pop(name, None)  # jtop skips a rail whose files do not read
         total: dict[str, Any]
-        if board.input_rail:
+        if board.input_rail and board.input_rail not in self._failed_rails:
             watts = board.input_base_w + board.input_factor * module_w
             watts *= 1.0 + rng.gauss(0.0, 0.01)
             total = self._rail_values(board.input_rail, watts, 5000, rng)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from textual.markup import escape
 
+from carbontop import boards
 from carbontop.attribution import total_and_basis
 from carbontop.model import Phase, SourceInfo
 from carbontop.units import human_co2, human_duration, human_energy, human_power, human_rate
@@ -110,9 +111,8 @@ def power_rows(snap: Snapshot) -> list[tuple[str, str, str]]:
     info, live = snap.source, snap.live
     rows: list[tuple[str, str, str]] = []
     if info.board_basis is not None:
-        rail = f" {info.board_rail}" if info.board_rail else ""
         rows.append(("board", human_power(live.board_w),
-                     f"measured, {info.board_basis.value}{rail}"))
+                     f"measured, {boards.board_label(info.board_basis, info.board_rail)}"))
     if info.cpu_rail is not None:
         rows.append(("CPU rail", human_power(live.cpu_rail_w), f"measured, {info.cpu_rail}"))
     if snap.cpu_ram_error:

@@ -235,3 +235,133 @@ def test_carbontop_refuses_a_mismatched_service_with_one_line(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "does not match the jtop service 4.3" in lines[0]
     assert "jetson-stats==4.3.*" in lines[0]
+
+
+def test_a_service_too_slow_for_the_interval_is_measured_at_a_pace_it_keeps(
+    jtop_service: StartService,
+) -> None:
+    # The first client asks 0.1 s of a service whose decode takes 0.35 s (+ a few ms of its own
+    # work): jtop's client waits 3 x 0.1 s for its first sample and gives up ("Error
+    # connection"). carbontop times the pace the service keeps (0.35-0.40 s), waits for the
+    # service to drop it and asks that pace x 1.25 rounded up to 0.05 s: 0.45 or 0.5 s.
+    service = jtop_service("orin-nx", decode_delay_s=0.35, stamp_log=True)
+    source = JtopSource(0.1, client_factory=service.client_factory)
+    rec = Recorder()
+    started = time.monotonic()
+    info = source.open()
+    open_s = time.monotonic() - started
+    try:
+        assert info.interval_s in (0.45, 0.5)
+        assert info.pace_note.startswith("the jtop service cannot keep 0.1 s (its decode takes")
+        assert info.pace_note.endswith(f"measuring every {info.interval_s:g} s")
+        assert info.note.startswith(info.pace_note)  # the one line the user sees at start
+        assert info.board_rail == "VDD_IN"
+        source.start(rec)
+        rec.wait_for(lambda r: len(r.samples) >= 6, timeout=20)
+    finally:
+        source.close()
+    assert not rec.statuses
+    # What the service itself did: each tick's decode starts one served interval after the
+    # previous one (it sleeps what is left of the interval), measured on its own clock.
+    sample_uptimes = {round(s.t_sensor_s or 0.0, 2) for s in rec.samples}
+    served = [s for s in service.stamps() if round(s["uptime"], 2) in sample_uptimes]
+    starts = [s["decode_start"] for s in served]
+    steps = [b - a for a, b in pairwise(starts)]
+    assert len(steps) >= 4
+    assert all(abs(step - info.interval_s) < 0.03 for step in steps), steps
+    # and the samples' own clock (10 ms steps) agrees
+    uptimes = [s.t_sensor_s or 0.0 for s in rec.samples]
+    assert all(abs(b - a - info.interval_s) < 0.03 for a, b in pairwise(uptimes)), uptimes
+    assert open_s < 15.0  # 0.3 s + 3 probe steps + the service's 3 s drop + a connection
+
+
+def test_a_rail_missing_from_a_sum_of_rails_tick_is_not_the_board_figure(
+    jtop_service: StartService,
+) -> None:
+    # Emulated AGX Orin, board = sum of rails: 5 V x (800 + 300 + 600 + 100) mA = 4.0 + 1.5 +
+    # 3.0 + 0.5 = 9.0 W. With VIN_SYS_5V0 unreadable jtop sums the rest (6.0 W): not the board.
+    service = jtop_service("agx-orin")
+    source = JtopSource(INTERVAL, client_factory=service.client_factory)
+    rec = Recorder()
+    info = source.open()
+    assert info.board_basis is BoardBasis.SUM_OF_RAILS
+    source.start(rec)
+    try:
+        before = rec.wait_sample(lambda s: s.board_w is not None)
+        service.fail_rail("VIN_SYS_5V0")
+        bad = rec.wait_sample(lambda s: "VIN_SYS_5V0" not in dict(s.rails_w))
+        more_bad = rec.wait_sample(lambda s: True)
+        service.restore_rail("VIN_SYS_5V0")
+        good = rec.wait_sample(lambda s: "VIN_SYS_5V0" in dict(s.rails_w))
+    finally:
+        source.close()
+    assert before.board_w == pytest.approx(9.0, abs=1e-9)
+    for tick in (bad, more_bad):
+        assert tick.board_w is None
+        assert tick.board_basis is BoardBasis.SUM_OF_RAILS  # what jtop said: a sum, short a rail
+        assert tick.gpu_w == pytest.approx(4.0, abs=1e-9)  # the rails that read still count
+        assert tick.cpu_rail_w == pytest.approx(1.5, abs=1e-9)
+    assert more_bad.t_sensor_s is not None and bad.t_sensor_s is not None
+    assert more_bad.t_sensor_s > bad.t_sensor_s
+    assert good.board_w == pytest.approx(9.0, abs=1e-9)
+    assert not rec.statuses
+
+
+def test_thor_vin_is_the_carrier_input_and_never_replaced_by_another_figure(
+    jtop_service: StartService,
+) -> None:
+    # Emulated AGX Thor: module rails on an INA3221, VIN (19 V x 600 mA = 11.4 W) on an INA238.
+    service = jtop_service("thor")
+    source = JtopSource(INTERVAL, client_factory=service.client_factory)
+    rec = Recorder()
+    info = source.open()
+    try:
+        assert (info.board_basis, info.board_rail) == (BoardBasis.INPUT_RAIL, "VIN")
+        assert info.note == (
+            "board = carrier input VIN (INA238): the module and the carrier board together "
+            "(not the wall)"
+        )
+        assert (info.gpu_rail, info.gpu_scope) == ("VDD_GPU", Scope.GPU_ONLY)
+        source.start(rec)
+        first = rec.wait_sample(lambda s: s.board_w is not None)
+        service.fail_rail("VIN")  # jtop then sums the module rails: 4.5 + 3.5 + 2.5 = 10.5 W
+        bad = rec.wait_sample(lambda s: s.board_rail is None)
+        service.restore_rail("VIN")
+        good = rec.wait_sample(lambda s: s.board_rail == "VIN")
+    finally:
+        source.close()
+    assert first.board_w == pytest.approx(11.4, abs=1e-9)
+    assert first.board_rail == "VIN"
+    assert bad.board_w is None
+    assert bad.gpu_w == pytest.approx(4.5, abs=1e-9)
+    assert good.board_w == pytest.approx(11.4, abs=1e-9)
+
+
+def test_carbontop_run_measures_a_too_slow_service_and_says_so(
+    jtop_service: StartService, tmp_path: Any
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    service = jtop_service("orin-nx", decode_delay_s=0.35)
+    code = (
+        "import sys, jtop.service\n"
+        f"jtop.service.JTOP_PIPE = {service.pipe!r}\n"
+        "from carbontop.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "run", "idle", "--gpu-source", "jtop", "--interval", "0.1",
+         "--duration", "3", "--json", "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["sample_interval_s"] in (0.45, 0.5)  # 0.35-0.40 s x 1.25, up to 0.05 s
+    note = summary["sample_pace_note"]
+    assert note.startswith("the jtop service cannot keep 0.1 s (its decode takes about 0.3")
+    assert note.endswith(f"measuring every {summary['sample_interval_s']:g} s")
+    assert summary["board_basis"] == "input rail VDD_IN"
+    # 5 V x 1400 mA on VDD_IN = 7.0 W the whole session long
+    assert summary["board_energy_kwh"] * 3.6e6 / summary["duration_s"] == pytest.approx(
+        7.0, rel=0.02)

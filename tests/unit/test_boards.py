@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from carbontop import boards
-from carbontop.model import Scope
+from carbontop.model import BoardBasis, Scope
 
 # (board, rails left in power['rail'], tot name or None for a sum, GPU rail, scope, CPU rail)
 ROWS = [
@@ -98,3 +98,21 @@ def test_input_rail_preference_follows_jtop() -> None:
     # jtop 7.2.1+ prefers VIN (Thor's INA238) over the module rails.
     assert boards.input_rail(["VDD_IN", "VIN"]) == "VIN"
     assert boards.input_rail(["VDD_IN", "POM_5V_IN"]) == "POM_5V_IN"
+
+
+def test_thor_vin_is_labelled_as_the_carrier_input() -> None:
+    assert boards.is_carrier_input("VIN")
+    assert not boards.is_carrier_input("VDD_IN")
+    assert not boards.is_carrier_input("POM_5V_IN")
+    assert not boards.is_carrier_input("VIN_SYS_5V0")  # a module rail, not an input at all
+    assert not boards.is_carrier_input(None)
+    assert boards.input_rail_label("VIN") == "carrier input VIN (INA238)"
+    assert boards.input_rail_label("VDD_IN") == "input rail VDD_IN"
+    assert boards.input_rail_label("POM_5V_IN") == "input rail POM_5V_IN"
+
+
+def test_board_label_as_shown_and_written() -> None:
+    assert boards.board_label(BoardBasis.INPUT_RAIL, "VIN") == "carrier input VIN (INA238)"
+    assert boards.board_label(BoardBasis.INPUT_RAIL, "VDD_IN") == "input rail VDD_IN"
+    assert boards.board_label(BoardBasis.SUM_OF_RAILS, None) == "sum of rails"
+    assert boards.board_label(None, None) is None
