@@ -1,7 +1,9 @@
 """Which power source to use: ``--gpu-source`` or, for ``auto``, the first that really answers.
 
-``auto`` tries jtop (the service answers and the board has power rails), then NVML (only if it
-returns a power reading: on JetPack 6/7 NVML answers but power is NotSupported), then none.
+``auto`` tries the sources of :data:`AUTO_ORDER` in turn: jtop (the service answers and the board
+has power rails), then NVML (only if it returns a power reading: on JetPack 6/7 NVML answers but
+power is NotSupported); when none answers it falls back to :data:`AUTO_FALLBACK` (CPU and RAM
+only). ``carbontop detect`` reports the same walk.
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ def _none(settings: Settings) -> OpenedSource:
 
 OPENERS = {"jtop": _jtop, "nvml": _nvml, "sim": _sim, "none": _none}
 
+# The order in which ``auto`` probes the sources, most specific first: the one list that `auto`,
+# `carbontop detect` and the tests read, so that a new source is added here and nowhere else.
+AUTO_ORDER: tuple[str, ...] = ("jtop", "nvml")
+# What ``auto`` opens when no source of AUTO_ORDER answers: no GPU figure, CPU and RAM only.
+AUTO_FALLBACK = "none"
+
 # A jtop that answers but is set up wrong (a Jetson whose user must fix something): `auto` says
 # so instead of quietly measuring no GPU.
 _JTOP_MISCONFIGURED = ("does not match", "no permission", "another python", "refused this client")
@@ -72,7 +80,7 @@ def open_source(settings: Settings) -> OpenedSource:
         except SourceUnavailable as exc:
             raise BadInput(f"--gpu-source {settings.gpu_source}: {exc}") from None
     tried: list[str] = []
-    for name in ("jtop", "nvml"):
+    for name in AUTO_ORDER:
         try:
             opened = OPENERS[name](settings)
         except SourceUnavailable as exc:
@@ -89,7 +97,7 @@ def open_source(settings: Settings) -> OpenedSource:
         opened.info = replace(opened.info, note=f"auto chose {name}")
         opened.source.info = opened.info
         return opened
-    opened = _none(settings)
+    opened = OPENERS[AUTO_FALLBACK](settings)
     opened.tried = tried
     opened.info = replace(opened.info, note="auto found no GPU power sensor: CPU and RAM only")
     opened.source.info = opened.info
