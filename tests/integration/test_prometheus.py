@@ -25,6 +25,7 @@ import pytest
 from carbontop.cli import build_engine
 from carbontop.config import Settings
 from carbontop.exporter import Exporter, start_exporter
+from tests.strict_skips import NO_PROMETHEUS, NO_PROMTOOL
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana-carbontop.json"
@@ -45,7 +46,7 @@ def prometheus_binary() -> str | None:
 
 
 needs_prometheus = pytest.mark.skipif(prometheus_binary() is None,
-                                      reason=f"no prometheus binary: {INSTALL_HINT}")
+                                      reason=f"{NO_PROMETHEUS}: {INSTALL_HINT}")
 
 
 def free_port() -> int:
@@ -128,7 +129,7 @@ def exporter(engine: Any) -> Iterator[Exporter]:
 def prometheus(tmp_path: Path, exporter: Exporter) -> Iterator[Prometheus]:
     binary = prometheus_binary()
     if binary is None:
-        pytest.skip(f"no prometheus binary on PATH: {INSTALL_HINT}")
+        pytest.skip(f"{NO_PROMETHEUS} on PATH: {INSTALL_HINT}")
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n"
@@ -253,7 +254,7 @@ def test_example_fleet_config_is_valid() -> None:
     promtool = shutil.which("promtool") or (
         "/usr/bin/promtool" if Path("/usr/bin/promtool").is_file() else None)
     if promtool is None:
-        pytest.skip(f"no promtool on PATH: {INSTALL_HINT}")
+        pytest.skip(f"{NO_PROMTOOL} on PATH: {INSTALL_HINT}")
     proc = subprocess.run([promtool, "check", "config", str(PROMETHEUS_YML)],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
