@@ -248,3 +248,55 @@ def test_baseline_and_repeat_give_net_energy_and_spread(tmp_path: Path) -> None:
         assert stats[key]["n"] == 2, key
         assert stats[key]["mean"] == pytest.approx((a + b) / 2, rel=1e-9), key
         assert stats[key]["stdev"] == pytest.approx(abs(a - b) / 2 ** 0.5, rel=1e-9), key
+
+
+def test_gpu_source_none_is_a_cpu_and_ram_session(tmp_path: Path) -> None:
+    """No GPU figure anywhere (empty, never 0), and every total rests on CodeCarbon's CPU + RAM."""
+    proc = carbontop("run", "idle", "--gpu-source", "none", "--duration", "2", "--interval",
+                     "0.5", "--param", "warmup_s=0.2", "--country", "FRA", "--output-dir",
+                     str(tmp_path), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["status"] == "finished" and s["gpu_source"] == "none"
+    assert s["gpu_count"] == 0 and s["gpu_name"] == "no GPU measured"
+    for key in ("gpu_energy_kwh", "gpu_co2_kg", "gpu_rail", "gpu_scope", "board_energy_kwh",
+                "board_basis", "cpu_rail_energy_kwh", "window_gpu_energy_kwh"):
+        assert s[key] is None, key
+    assert s["gpu_samples"] == 0 and s["window_gpu_samples"] == 0
+    assert s["total_basis"] == "CPU + RAM (CodeCarbon); no GPU measured"
+    # CodeCarbon read about once a second over the ~2.4 s session
+    assert s["cpu_ram_readings"] >= 2 and s["cpu_energy_kwh"] > 0 and s["ram_energy_kwh"] > 0
+    total = s["cpu_energy_kwh"] + s["ram_energy_kwh"]
+    assert s["total_energy_kwh"] == pytest.approx(total, rel=1e-12)
+    # France, 56.039 g/kWh; with no GPU the original script's total is CPU + RAM too
+    co2 = total * 56.039 / 1000
+    for key in ("total_co2_kg", "cpu_ram_co2_kg", "original_total_co2_kg"):
+        assert s[key] == pytest.approx(co2, rel=1e-9), key
+    assert s["window_total_co2_kg"] == pytest.approx(
+        s["window_total_energy_kwh"] * 56.039 / 1000, rel=1e-9)
+    assert 0 < s["window_total_energy_kwh"] < s["total_energy_kwh"]
+    assert s["energy_per_unit_j"] == pytest.approx(
+        s["window_total_energy_kwh"] * 3.6e6 / s["units"], rel=1e-9)
+
+    (row,) = rows(tmp_path / schema.EMISSIONS)
+    assert row["run_id"] == s["run_id"]
+    for key in ("gpu_energy_kwh", "gpu_co2_kg", "gpu_rail", "gpu_scope", "board_energy_kwh",
+                "board_basis", "window_gpu_energy_kwh", "gpu_freq_mhz_start"):
+        assert row[key] == "", key  # empty cells: not measured, not zero
+    assert row["gpu_samples"] == "0" and row["gpu_source"] == "none"
+    for key in ("cpu_energy_kwh", "ram_energy_kwh", "total_energy_kwh", "total_co2_kg"):
+        assert float(row[key]) == pytest.approx(s[key], rel=1e-12), key
+    (total_row,) = rows(tmp_path / schema.TOTAL_SUMMARY)
+    assert total_row["gpu_energy"] == "" and total_row["gpu_power"] == ""
+    assert total_row["gpu_count"] == "0" and total_row["gpu_model"] == "no GPU measured"
+    assert float(total_row["energy_consumed"]) == pytest.approx(
+        float(total_row["cpu_energy"]) + float(total_row["ram_energy"]), rel=1e-12)
+    assert float(total_row["energy_consumed"]) == pytest.approx(total, rel=1e-12)
+    assert float(total_row["emissions"]) == pytest.approx(co2, rel=1e-9)
+    # CodeCarbon's power columns: the session's mean watts
+    assert float(total_row["cpu_power"]) == pytest.approx(
+        s["cpu_energy_kwh"] * 3.6e6 / s["duration_s"], rel=0.01)
+    assert float(total_row["ram_power"]) == pytest.approx(
+        s["ram_energy_kwh"] * 3.6e6 / s["duration_s"], rel=0.01)
+    log = tmp_path / schema.GPU_LOG
+    assert not log.exists() or [r for r in rows(log) if r["run_id"] == s["run_id"]] == []
