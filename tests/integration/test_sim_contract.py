@@ -146,8 +146,13 @@ def test_nvpmodel_object(both: tuple[Reads, Reads]) -> None:
 
 def test_gpu_temperature_board_and_cpu(both: tuple[Reads, Reads]) -> None:
     sim, real = both
-    # one iGPU, the same name, each entry the same shape
-    assert sim.shape["gpu"] == real.shape["gpu"]
+    # one iGPU, the same name; the emulated board's entry (no TPC power-gating file there)
+    # within the simulator's, and what carbontop reads (load, current and cap clocks) in both
+    assert set(sim.shape["gpu"]) == set(real.shape["gpu"]) == {"ga10b"}
+    assert contained(real.shape["gpu"], sim.shape["gpu"]) == []
+    for reads in (sim, real):
+        gpu = reads.shape["gpu"]["ga10b"]
+        assert gpu["status"]["load"] == gpu["freq"]["cur"] == gpu["freq"]["max"] == "number"
     # each thermal zone the same shape; the emulated board has fewer zones than the simulator's
     zone = {"temp": "number", "online": "bool"}
     assert all(z == zone for z in sim.shape["temperature"].values())

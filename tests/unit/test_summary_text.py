@@ -115,3 +115,24 @@ def test_repeat_statistics_text() -> None:
         "  throughput       10 ± 0 sample/s (n=2)",
         "  window energy    2880 ± 1.1e+02 J (n=2)",
     ]
+
+
+def test_power_mode_comparison_names_the_best_mode() -> None:
+    from carbontop.cli import best_modes, format_mode_comparison
+
+    def stats(per_unit: float, rate: float) -> dict[str, object]:
+        return {"trials": 2, "finished": 2, "unit": "image",
+                "energy_per_unit_j": {"n": 2, "mean": per_unit, "stdev": 0.01},
+                "throughput_per_s": {"n": 2, "mean": rate, "stdev": 1.0},
+                "window_energy_j": {"n": 2, "mean": 100.0, "stdev": 1.0}}
+
+    # 15W: 0.25 J per image at 40 images/s; MAXN: 0.5 J at 90/s; 30W: 0.3 J at 60/s
+    modes = {"15W": stats(0.25, 40.0), "MAXN": stats(0.5, 90.0), "30W": stats(0.3, 60.0)}
+    assert best_modes(modes) == {"least_energy_per_unit": "15W", "highest_throughput": "MAXN"}
+    assert format_mode_comparison(modes).splitlines() == [
+        "power mode        energy per unit        throughput",
+        "15W               0.25 J/image           40 image/s",
+        "MAXN              0.5 J/image            90 image/s",
+        "30W               0.3 J/image            60 image/s",
+        "least energy per unit: 15W; highest throughput: MAXN",
+    ]
