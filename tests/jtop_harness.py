@@ -428,10 +428,13 @@ def ensure_jtop_group() -> None:
 
 def skip_reason() -> str | None:
     """Why the real service cannot run here, or None when it can."""
+    # imported here: this file also runs as a script (the service), outside the tests package
+    from tests.strict_skips import NEEDS_ROOT, NO_JETSON_STATS
+
     if not hasattr(os, "getuid") or os.getuid() != 0:
-        return "the jtop service needs root (it reads /fake_sys and chowns its socket)"
+        return f"the jtop service {NEEDS_ROOT} (it reads /fake_sys and chowns its socket)"
     if importlib.util.find_spec("jtop") is None:
-        return "jetson-stats (jtop) is not installed in this Python"
+        return f"{NO_JETSON_STATS} in this Python"
     return None
 
 

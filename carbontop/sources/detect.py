@@ -84,8 +84,11 @@ def _none(settings: Settings) -> OpenedSource:
 OPENERS = {"jtop": _jtop, "sysfs": _sysfs, "tegrastats": _tegrastats, "nvml": _nvml,
            "sim": _sim, "none": _none}
 
-# The order `auto` tries the sources in. The first that opens is chosen.
-AUTO_ORDER: tuple[str, ...] = ("jtop", "sysfs", "tegrastats", "nvml", "none")
+# The order in which ``auto`` probes the sources, most specific first: the one list that `auto`,
+# `carbontop detect` and the tests read, so that a new source is added here and nowhere else.
+AUTO_ORDER: tuple[str, ...] = ("jtop", "sysfs", "tegrastats", "nvml")
+# What ``auto`` opens when no source of AUTO_ORDER answers: no GPU figure, CPU and RAM only.
+AUTO_FALLBACK = "none"
 
 # A jtop that answers but is set up wrong (a Jetson whose user must fix something): `auto` says
 # so, and measures through sysfs or tegrastats where they can, instead of quietly measuring no
@@ -115,8 +118,6 @@ def open_source(settings: Settings) -> OpenedSource:
     candidates: list[tuple[str, str]] = []
     jtop_problem: str | None = None
     for index, name in enumerate(AUTO_ORDER):
-        if name == "none":
-            break
         if jtop_problem is not None and name == "nvml":
             break  # a Jetson whose jtop must be fixed: NVML is no answer there
         if name == "nvml" and _on_tegra():
@@ -152,8 +153,8 @@ def open_source(settings: Settings) -> OpenedSource:
         return _chosen(opened, note, tried, candidates)
     if jtop_problem is not None:
         raise BadInput(f"jtop: {jtop_problem}")
-    opened = _none(settings)
-    candidates.append(("none", "chosen"))
+    opened = OPENERS[AUTO_FALLBACK](settings)
+    candidates.append((AUTO_FALLBACK, "chosen"))
     return _chosen(opened, "auto found no GPU power sensor: CPU and RAM only", tried, candidates)
 
 

@@ -228,6 +228,13 @@ def test_a_failing_command_fails_the_session(tmp_path: Path) -> None:
     assert rows(tmp_path / schema.EMISSIONS)[0]["failure_reason"].endswith("code 3")
 
 
+def trapezoid_mean_w(times: list[float], watts: list[float]) -> float:
+    """The time-weighted mean of sampled watts (trapezoids between consecutive samples)."""
+    joules = sum((times[i] - times[i - 1]) * (watts[i] + watts[i - 1]) / 2
+                 for i in range(1, len(times)))
+    return joules / (times[-1] - times[0])
+
+
 def test_baseline_and_repeat_give_net_energy_and_spread(tmp_path: Path) -> None:
     proc = carbontop("run", "cpu-stress", "--demo", "--interval", "0.2", "--duration", "1.5",
                      "--baseline", "1", "--repeat", "2", "--cooldown-max", "2",
@@ -238,12 +245,94 @@ def test_baseline_and_repeat_give_net_energy_and_spread(tmp_path: Path) -> None:
     trials = result["trials"]
     assert [t["trial"] for t in trials] == ["1/2", "2/2"]
     assert len({t["experiment_id"] for t in trials}) == 1
-    for t in trials:
-        assert t["idle_power_w"] > 0
-        assert 0 < t["net_energy_kwh"] < t["gross_energy_kwh"]
-        assert t["net_energy_per_unit_j"] < t["energy_per_unit_j"]
-    stats = result["stats"]
-    assert stats["finished"] == 2
-    assert stats["energy_per_unit_j"]["n"] == 2 and stats["energy_per_unit_j"]["stdev"] >= 0
     emissions = rows(tmp_path / schema.EMISSIONS)
     assert [r["trial"] for r in emissions] == ["1/2", "2/2"]
+    assert [r["run_id"] for r in emissions] == [t["run_id"] for t in trials]
+    log = rows(tmp_path / schema.GPU_LOG)
+    for row in emissions:
+        # The idle watts: the board's mean over the baseline's own samples in gpu_log.csv (the
+        # simulated board's total is the sum of its rails; edges interpolated, hence 2 %).
+        baseline = [r for r in log if r["run_id"] == row["run_id"] and r["phase"] == "baseline"]
+        assert len(baseline) >= 4, "one second of baseline at 0.2 s"
+        idle_w = float(row["idle_power_w"])
+        assert idle_w == pytest.approx(
+            trapezoid_mean_w([float(r["sensor_time_s"]) for r in baseline],
+                             [float(r["board_power_w"]) for r in baseline]), rel=0.02)
+        # net = gross - idle watts x the window's seconds; per unit: net / units
+        gross_j = float(row["gross_energy_kwh"]) * 3.6e6
+        assert gross_j == pytest.approx(float(row["window_total_energy_kwh"]) * 3.6e6)
+        window_s = float(row["window_duration_s"])  # written to the millisecond
+        net_j = float(row["net_energy_kwh"]) * 3.6e6
+        assert net_j == pytest.approx(gross_j - idle_w * window_s, abs=idle_w * 6e-4)
+        assert 0 < net_j < gross_j
+        assert float(row["net_energy_per_unit_j"]) == pytest.approx(net_j / float(row["units"]),
+                                                                     rel=1e-9)
+        assert float(row["energy_per_unit_j"]) == pytest.approx(gross_j / float(row["units"]),
+                                                                 rel=1e-9)
+        assert float(row["net_co2_kg"]) == pytest.approx(
+            net_j / 3.6e6 * float(row["carbon_intensity_g_per_kwh"]) / 1000, rel=1e-9)
+    # The spread over the trials, by hand from the rows: for two values a and b the mean is
+    # (a + b) / 2 and the sample standard deviation |a - b| / sqrt(2).
+    stats = result["stats"]
+    assert stats["trials"] == 2 and stats["finished"] == 2 and stats["unit"] == "iteration"
+    for key, per_trial in (
+            ("energy_per_unit_j", [float(r["energy_per_unit_j"]) for r in emissions]),
+            ("throughput_per_s", [float(r["throughput_per_s"]) for r in emissions]),
+            ("window_energy_j", [float(r["window_total_energy_kwh"]) * 3.6e6
+                                 for r in emissions])):
+        a, b = per_trial
+        assert stats[key]["n"] == 2, key
+        assert stats[key]["mean"] == pytest.approx((a + b) / 2, rel=1e-9), key
+        assert stats[key]["stdev"] == pytest.approx(abs(a - b) / 2 ** 0.5, rel=1e-9), key
+
+
+def test_gpu_source_none_is_a_cpu_and_ram_session(tmp_path: Path) -> None:
+    """No GPU figure anywhere (empty, never 0), and every total rests on CodeCarbon's CPU + RAM."""
+    proc = carbontop("run", "idle", "--gpu-source", "none", "--duration", "2", "--interval",
+                     "0.5", "--param", "warmup_s=0.2", "--country", "FRA", "--output-dir",
+                     str(tmp_path), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["status"] == "finished" and s["gpu_source"] == "none"
+    assert s["gpu_count"] == 0 and s["gpu_name"] == "no GPU measured"
+    for key in ("gpu_energy_kwh", "gpu_co2_kg", "gpu_rail", "gpu_scope", "board_energy_kwh",
+                "board_basis", "cpu_rail_energy_kwh", "window_gpu_energy_kwh"):
+        assert s[key] is None, key
+    assert s["gpu_samples"] == 0 and s["window_gpu_samples"] == 0
+    assert s["total_basis"] == "CPU + RAM (CodeCarbon); no GPU measured"
+    # CodeCarbon read about once a second over the ~2.4 s session
+    assert s["cpu_ram_readings"] >= 2 and s["cpu_energy_kwh"] > 0 and s["ram_energy_kwh"] > 0
+    total = s["cpu_energy_kwh"] + s["ram_energy_kwh"]
+    assert s["total_energy_kwh"] == pytest.approx(total, rel=1e-12)
+    # France, 56.039 g/kWh; with no GPU the original script's total is CPU + RAM too
+    co2 = total * 56.039 / 1000
+    for key in ("total_co2_kg", "cpu_ram_co2_kg", "original_total_co2_kg"):
+        assert s[key] == pytest.approx(co2, rel=1e-9), key
+    assert s["window_total_co2_kg"] == pytest.approx(
+        s["window_total_energy_kwh"] * 56.039 / 1000, rel=1e-9)
+    assert 0 < s["window_total_energy_kwh"] < s["total_energy_kwh"]
+    assert s["energy_per_unit_j"] == pytest.approx(
+        s["window_total_energy_kwh"] * 3.6e6 / s["units"], rel=1e-9)
+
+    (row,) = rows(tmp_path / schema.EMISSIONS)
+    assert row["run_id"] == s["run_id"]
+    for key in ("gpu_energy_kwh", "gpu_co2_kg", "gpu_rail", "gpu_scope", "board_energy_kwh",
+                "board_basis", "window_gpu_energy_kwh", "gpu_freq_mhz_start"):
+        assert row[key] == "", key  # empty cells: not measured, not zero
+    assert row["gpu_samples"] == "0" and row["gpu_source"] == "none"
+    for key in ("cpu_energy_kwh", "ram_energy_kwh", "total_energy_kwh", "total_co2_kg"):
+        assert float(row[key]) == pytest.approx(s[key], rel=1e-12), key
+    (total_row,) = rows(tmp_path / schema.TOTAL_SUMMARY)
+    assert total_row["gpu_energy"] == "" and total_row["gpu_power"] == ""
+    assert total_row["gpu_count"] == "0" and total_row["gpu_model"] == "no GPU measured"
+    assert float(total_row["energy_consumed"]) == pytest.approx(
+        float(total_row["cpu_energy"]) + float(total_row["ram_energy"]), rel=1e-12)
+    assert float(total_row["energy_consumed"]) == pytest.approx(total, rel=1e-12)
+    assert float(total_row["emissions"]) == pytest.approx(co2, rel=1e-9)
+    # CodeCarbon's power columns: the session's mean watts
+    assert float(total_row["cpu_power"]) == pytest.approx(
+        s["cpu_energy_kwh"] * 3.6e6 / s["duration_s"], rel=0.01)
+    assert float(total_row["ram_power"]) == pytest.approx(
+        s["ram_energy_kwh"] * 3.6e6 / s["duration_s"], rel=0.01)
+    log = tmp_path / schema.GPU_LOG
+    assert not log.exists() or [r for r in rows(log) if r["run_id"] == s["run_id"]] == []

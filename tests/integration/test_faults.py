@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from carbontop.results import schema
+from tests.waiting import wait_until
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -71,13 +72,13 @@ def test_sigkill_keeps_samples_and_next_start_recovers(tmp_path: Path) -> None:
     proc = start(tmp_path, "idle", "--duration", "60")
     wait_for_measuring(tmp_path)
     # Until the journal holds CodeCarbon's first figures (its start takes a few seconds).
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def journal_has_cpu() -> bool:
         journals = list((tmp_path / ".carbontop").glob("session-*.json"))
         progress = json.loads(journals[0].read_text()).get("progress", {}) if journals else {}
-        if (progress.get("cpu_kwh") or 0) > 0:
-            break
-        time.sleep(0.2)
+        return bool((progress.get("cpu_kwh") or 0) > 0)
+
+    wait_until(journal_has_cpu, 60, "CodeCarbon's first figures in the session's journal",
+               poll_s=0.2)
     kids = children_of(proc.pid)
     assert kids, "the workload child should be running"
     before = len(rows(tmp_path / schema.GPU_LOG))

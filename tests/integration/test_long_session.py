@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import gc
-import time
 from pathlib import Path
 
 import psutil
@@ -19,6 +18,7 @@ from carbontop.config import Settings
 from carbontop.engine import Engine
 from carbontop.model import BoardBasis, PowerSample, Scope, SourceInfo
 from carbontop.results import schema
+from tests.waiting import wait_until
 
 HOURS = 24
 RATE_HZ = 10
@@ -53,9 +53,7 @@ def test_24_hours_at_10_hz(tmp_path: Path) -> None:
                     monotonic=lambda: clock_now[0] - 1_000_000.0 + 5000.0)
     engine.open()
     engine.start_session("idle", {"warmup_s": "0"}, duration_s=2 * HOURS * 3600.0)
-    deadline = time.monotonic() + 60
-    while engine.snapshot().state not in ("measuring",) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: engine.snapshot().state == "measuring", 60, "the measured window")
     process = psutil.Process()
     gc.collect()
     rss_before = process.memory_info().rss

@@ -219,9 +219,29 @@ def test_carbontop_run_power_modes_compares_and_restores(
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert [t["power_mode"] for t in result["trials"]] == ["15W", "30W"]
+    trials = result["trials"]
+    assert [t["power_mode"] for t in trials] == ["15W", "30W"]
+    assert [t["power_mode_id"] for t in trials] == [1, 2]
     assert set(result["power_modes"]) == {"15W", "30W"}
-    assert result["best"]["least_energy_per_unit"] in ("15W", "30W")
+    # The emulated AGX Orin's rails hold still: 5 V x (800 + 300 + 600 + 100) mA = 9 W summed,
+    # in every mode (the fake nvpmodel changes clocks, not the rails), so each window's energy
+    # is 9 W x its seconds (written to the millisecond: 9 W x 0.5 ms of rounding).
+    for t in trials:
+        assert t["total_basis"].startswith("sum of all board rails")
+        assert t["window_total_energy_kwh"] * 3.6e6 == pytest.approx(
+            9.0 * t["window_duration_s"], abs=9.0 * 5e-4 + 1e-6), t["power_mode"]
+    # Each mode's figures are its one trial's; the best is worked out from the trial rows.
+    per_unit = {t["power_mode"]: t["energy_per_unit_j"] for t in trials}
+    rate = {t["power_mode"]: t["throughput_per_s"] for t in trials}
+    for mode in ("15W", "30W"):
+        stats = result["power_modes"][mode]
+        assert stats["finished"] == 1 and stats["energy_per_unit_j"]["n"] == 1
+        assert stats["energy_per_unit_j"]["mean"] == pytest.approx(per_unit[mode], rel=1e-12)
+        assert stats["throughput_per_s"]["mean"] == pytest.approx(rate[mode], rel=1e-12)
+        assert stats["energy_per_unit_j"]["stdev"] == 0.0
+    assert result["best"] == {
+        "least_energy_per_unit": "15W" if per_unit["15W"] < per_unit["30W"] else "30W",
+        "highest_throughput": "15W" if rate["15W"] > rate["30W"] else "30W"}
     assert service.nvpmodel_mode() == 0  # the original mode is back
     calls = " ".join(service.nvpmodel_calls())
     assert "-m 1" in calls and "-m 2" in calls and "-m 0" in calls

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.command import Command, CommandList, CommandPalette
 from textual.widgets import Digits
 
 from carbontop.config import Settings
@@ -324,12 +325,25 @@ async def test_help_messages_and_palette() -> None:
         assert not isinstance(app.screen, MessagesScreen)
         await pilot.press("ctrl+p")
         await pilot.press(*"run workload: idl")
-        await pilot.pause(0.3)
+
+        def first_hit() -> str | None:
+            """The palette's best match once its search has shown one (it searches on a
+            worker and adds hits in batches: no fixed pause is long enough on a busy machine)."""
+            if not isinstance(app.screen, CommandPalette):
+                return None
+            commands = app.screen.query_one(CommandList)
+            if commands.option_count == 0 or commands.highlighted != 0:
+                return None
+            option = commands.get_option_at_index(0)
+            return str(option.hit.text) if isinstance(option, Command) else None
+
+        await until(pilot, lambda: first_hit() == "Run workload: idle", what="the palette's hit")
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        await app.workers.wait_for_complete()
         # The stand-in still shows a running session, so the app refuses a second one.
-        assert any("already running" in m.text for m in app.messages)
+        await until(pilot, lambda: any("already running" in m.text for m in app.messages),
+                    what="the refusal of a second session")
+        assert not isinstance(app.screen, CommandPalette)
+        await app.workers.wait_for_complete()
         await pilot.press("e")
         await app.workers.wait_for_complete()
         assert ("export", None) in app.engine.calls

@@ -1,4 +1,9 @@
-"""Each benchmark once, at a tiny size, so that they keep working (the numbers are not checked).
+"""Each benchmark once, at a tiny size, so that they keep working, and their verdicts.
+
+The figures a loaded test machine measures are not held to the targets; what is checked is that
+each run's verdict line quotes the figure it measured and a verdict (met or MISSED), and, on
+hand-built results either side of each target, that the verdict is the right one: a benchmark
+whose verdicts came out MISSED whatever the figures would fail here.
 
 The whole file takes about 25 s on 2 cores: most of it is starting carbontop and torch.
 """
@@ -7,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,7 +68,12 @@ def test_startup(sandbox: Sandbox) -> None:
               "profile": {"dashboard stages": stages, "cli": prof}}
     assert "dashboard first frame" in startup_bench.table(result)
     assert "import carbontop.cli" in startup_bench.profile_text(result)
-    assert startup_bench.verdicts(result)
+    (line,) = startup_bench.verdicts(result)
+    quoted = re.fullmatch(r"dashboard first frame: median (\d+\.\d{3}) s \(target 1 s\): "
+                          r"(met|MISSED)", line)
+    assert quoted, line
+    assert float(quoted[1]) == pytest.approx(dash["first_frame_s"], abs=5e-4)
+    assert (quoted[2] == "met") == (dash["first_frame_s"] <= 1.0)
 
 
 def test_overhead_headless() -> None:
@@ -72,7 +83,15 @@ def test_overhead_headless() -> None:
     assert row["torch_mapped"] is False
     assert row["rss_bytes"] > 0 and row["children"] >= 1
     assert "headless sim 1 s" in overhead.table(result)
-    assert overhead.verdicts(result)
+    lines = overhead.verdicts(result)
+    assert len(lines) == 3, lines  # CPU, memory, torch in the monitor
+    cpu = re.fullmatch(r"headless sim 1 s: (\d+\.\d\d) % of one core \(target <= 1 %\): "
+                       r"(met|MISSED)", lines[0])
+    assert cpu, lines[0]
+    (summary,) = result["summary"]
+    assert float(cpu[1]) == pytest.approx(summary["cpu_pct"]["median"], abs=5e-3)
+    assert (cpu[2] == "met") == (summary["cpu_pct"]["median"] <= 1.0)
+    assert lines[2] == "torch in the monitor: never mapped (met)"
     assert overhead.csv_rows(result)[0]["cpu_pct_windows"]
 
 
@@ -136,3 +155,62 @@ _REAL_ACCURACY_RUN = accuracy.run
 
 def _accuracy_run(_seconds: float) -> list[dict[str, object]]:
     return _REAL_ACCURACY_RUN(5.0)
+
+
+# -- the verdicts, on hand-built results either side of each target ------------------------------
+
+def startup_result(median_s: float | None) -> dict[str, object]:
+    seconds = None if median_s is None else stats([median_s])
+    return {"summary": [{"what": "dashboard first frame", "target_s": 1.0, "seconds": seconds,
+                         "missing": 0},
+                        {"what": "no target here", "target_s": None, "seconds": stats([9.0]),
+                         "missing": 0}]}
+
+
+def test_startup_verdicts_either_side_of_the_target() -> None:
+    assert startup_bench.verdicts(startup_result(0.412)) == [
+        "dashboard first frame: median 0.412 s (target 1 s): met"]
+    assert startup_bench.verdicts(startup_result(1.0)) == [
+        "dashboard first frame: median 1.000 s (target 1 s): met"]
+    assert startup_bench.verdicts(startup_result(1.25)) == [
+        "dashboard first frame: median 1.250 s (target 1 s): MISSED"]
+    assert startup_bench.verdicts(startup_result(None)) == [
+        "dashboard first frame: no frame seen: MISSED"]
+
+
+def overhead_summary(config: str, cpu_pct: float, peak_rss: float, torch: bool = False
+                     ) -> dict[str, object]:
+    return {"config": config, "mode": "carbontop", "cpu_pct": stats([cpu_pct]),
+            "peak_rss_bytes_max": peak_rss, "torch_mapped": torch}
+
+
+def test_overhead_verdicts_either_side_of_the_targets() -> None:
+    met = {"summary": [overhead_summary("headless sim 1 s", 0.5, 80e6),
+                       overhead_summary("dashboard sim 1 s", 2.9, 120e6)]}
+    assert overhead.verdicts(met) == [
+        "headless sim 1 s: 0.50 % of one core (target <= 1 %): met",
+        "dashboard sim 1 s: 2.90 % of one core (target <= 3 %): met",
+        "memory: peak RSS 120 MB at most (target < 150 MB): met",
+        "torch in the monitor: never mapped (met)"]
+    missed = {"summary": [overhead_summary("headless sim 1 s", 1.5, 80e6),
+                          overhead_summary("dashboard sim 1 s", 3.2, 160e6, torch=True)]}
+    assert overhead.verdicts(missed) == [
+        "headless sim 1 s: 1.50 % of one core (target <= 1 %): MISSED",
+        "dashboard sim 1 s: 3.20 % of one core (target <= 3 %): MISSED",
+        "memory: peak RSS 160 MB at most (target < 150 MB): MISSED",
+        "torch in the monitor: MAPPED in dashboard sim 1 s"]
+
+
+def test_harness_and_perturbation_verdicts_either_side_of_the_target() -> None:
+    assert harness.verdicts({"summary": {"ratio": stats([0.97])}}) == [
+        "matmul harness / bare torch.matmul: 0.970 (target >= 0.95): met"]
+    assert harness.verdicts({"summary": {"ratio": stats([0.93])}}) == [
+        "matmul harness / bare torch.matmul: 0.930 (target >= 0.95): MISSED"]
+    ratios = {"workload": "matmul", "ratio": stats([0.97, 0.99, 0.996, 1.0])}
+    toggled = [{"workload": "matmul", "ratio": stats([0.985])},
+               {"workload": "idle", "ratio": stats([0.9])}]
+    assert perturbation.verdicts({"summary": [ratios], "toggled": toggled}) == [
+        "matmul: throughput ratio 0.993 over 4 separate run pairs (IQR 0.985-0.997; "
+        "target >= 0.98): met",
+        "matmul: monitor on / off 0.985 in one process (target >= 0.98): met",
+        "idle: monitor on / off 0.900 in one process (target >= 0.98): MISSED"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 import types
 from collections.abc import Iterator
@@ -116,11 +117,16 @@ def check_carbonboard_reads(path: Path, data_module: Any, project: str,
         sum(s.co2_kg(s.whole.total_kwh) or 0.0 for s in rows))
     assert project_summary["total"]["duration"] == pytest.approx(
         sum(s.whole.duration_s for s in rows))
-    assert f"{sum(df['energy_consumed']):.1f} kWh" and f"{sum(df['emissions']):.1f} kg"
-    # update_exemplary_equivalents
+    # the file's totals, every project together
+    assert sum(df["energy_consumed"]) == pytest.approx(
+        sum(s.whole.total_kwh or 0.0 for s in expected))
+    assert sum(df["emissions"]) == pytest.approx(
+        sum(s.co2_kg(s.whole.total_kwh) or 0.0 for s in expected))
+    # update_exemplary_equivalents: figures, not "nan" (the exact ones: check_equivalents)
     emissions = project_summary["total"]["emissions"]
-    assert data.get_car_miles(emissions) and data.get_tv_time(emissions)
-    assert float(data.get_household_fraction(emissions)) >= 0
+    assert re.fullmatch(r"\d+", data.get_car_miles(emissions))
+    assert re.fullmatch(r"\d+ (minutes|hours|days)", data.get_tv_time(emissions))
+    assert re.fullmatch(r"\d+\.\d\d", data.get_household_fraction(emissions))
     # update_show_regional_comparison, update_on_cloud
     assert project_summary["country_iso_code"].upper() not in ("USA", "CAN")
     assert project_summary["on_cloud"] == "N"
@@ -148,6 +154,18 @@ def test_hand_built_summaries_load_in_carbonboard(tmp_path: Path, cc_viz: Any) -
     path = write_total_summary(tmp_path, *sessions)
     df = check_carbonboard_reads(path, cc_viz, "carbontop:matmul", sessions)
     assert df.loc[0, "country_iso_code"] == "FRA" and df.loc[0, "country_name"] == "France"
+    # matmul: 5.4 MJ + 1.8 MJ = 2.0 kWh at France's 56.039 g/kWh = 0.112078 kg CO2e; the whole
+    # file adds idle's 0.1 kWh: 2.1 kWh, 0.1176819 kg.
+    assert sum(df["energy_consumed"]) == pytest.approx(2.1, rel=1e-9)
+    assert sum(df["emissions"]) == pytest.approx(0.1176819, rel=1e-9)
+    data = cc_viz.Data()
+    project = data.get_project_summary(data.get_project_data(df, "carbontop:matmul").data)
+    assert project["total"]["emissions"] == pytest.approx(0.112078, rel=1e-9)
+    # CodeCarbon's equivalents of 0.112078 kg: 0.112078 / 0.409 kg per mile = 0.27 miles;
+    # 0.112078 / 0.097 kg per TV hour = 1.16 h; 0.112078 / 160.58 kg per household week = 0.07 %
+    assert data.get_car_miles(project["total"]["emissions"]) == "0"
+    assert data.get_tv_time(project["total"]["emissions"]) == "1 hours"
+    assert data.get_household_fraction(project["total"]["emissions"]) == "0.07"
     assert df.loc[0, "gpu_model"] == INFO.device_name and df.loc[0, "cpu_count"] == 12
 
 

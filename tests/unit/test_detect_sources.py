@@ -10,7 +10,7 @@ import pytest
 
 from carbontop.config import Settings
 from carbontop.errors import BadInput
-from carbontop.sources.detect import AUTO_ORDER, open_source
+from carbontop.sources.detect import AUTO_FALLBACK, AUTO_ORDER, open_source
 from carbontop.sources.sysfs import SYS_ROOT_ENV
 from tests.sysfs_trees import build
 
@@ -32,7 +32,8 @@ def auto(source: str = "auto") -> Settings:
 
 
 def test_auto_order() -> None:
-    assert AUTO_ORDER == ("jtop", "sysfs", "tegrastats", "nvml", "none")
+    # issue "Every Jetson, every JetPack": jtop, sysfs, tegrastats, NVML, then no GPU
+    assert AUTO_ORDER == ("jtop", "sysfs", "tegrastats", "nvml") and AUTO_FALLBACK == "none"
 
 
 def test_auto_measures_through_sysfs_when_the_service_is_not_running(

@@ -18,6 +18,7 @@ import pytest
 from carbontop.model import Phase, ProgressEvent
 from carbontop.registry import find_workload
 from carbontop.runner import WorkloadRunner, describe_exit, parse_event
+from tests.waiting import wait_until
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PLUGINS = DATA / "plugin_workloads.py"
@@ -341,9 +342,7 @@ def command_runner(
 
 
 def command_pid_of(runner: WorkloadRunner) -> int:
-    deadline = time.monotonic() + 10
-    while "command_pid" not in runner.info and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: "command_pid" in runner.info, 30, "the command's pid", poll_s=0.02)
     return int(runner.info["command_pid"])
 
 
