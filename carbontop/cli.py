@@ -22,7 +22,8 @@ from typing import Any
 
 from carbontop import __version__
 from carbontop.errors import BadInput, CarbontopError
-from carbontop.units import human_co2, human_energy
+from carbontop.session_factory import build_engine, start_metrics
+from carbontop.units import J_PER_KWH, human_co2, human_energy
 
 log = logging.getLogger("carbontop.cli")
 
@@ -244,32 +245,6 @@ def _codecarbon_cpu_mode() -> str:
         return f"unknown ({exc})"
 
 
-# -- building an engine ------------------------------------------------------------------------
-
-def build_engine(settings: Any, cpu_ram: bool = True) -> Any:
-    """Everything a session needs: intensity, source, CodeCarbon and the engine (not opened)."""
-    from carbontop.carbon import resolve_intensity
-    from carbontop.results.store import check_output_dir
-    from carbontop.sources.detect import open_source
-
-    intensity = resolve_intensity(settings.country, settings.region, settings.carbon_intensity)
-    check_output_dir(settings.output_dir)
-    opened = open_source(settings)  # first: on a board it mostly waits for samples
-    try:
-        from carbontop.engine import Engine
-
-        tracker = None
-        if cpu_ram:
-            from carbontop.cpu_ram import CpuRamTracker
-
-            tracker = CpuRamTracker(intensity, exclude_gpu=True)
-        return Engine(settings, opened.source, intensity, cpu_ram=tracker,
-                      sim_load=opened.sim_load)
-    except BaseException:
-        opened.source.close()  # the engine would have closed it
-        raise
-
-
 # -- carbontop run -----------------------------------------------------------------------------
 
 def cmd_run(settings: Any, args: argparse.Namespace) -> int:
@@ -438,15 +413,6 @@ def format_mode_comparison(mode_stats: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def start_metrics(engine: Any, settings: Any) -> Any:
-    """The Prometheus exporter, when --prometheus-port asks for one."""
-    if settings.prometheus_port is None:
-        return None
-    from carbontop.exporter import start_exporter
-
-    return start_exporter(engine, settings.prometheus_host, settings.prometheus_port)
-
-
 def _wait_idle_power(engine: Any, timeout_s: float = 5.0) -> float | None:
     """The idle figure a cool-down returns to, once the first reading has arrived."""
     deadline = time.monotonic() + timeout_s
@@ -492,7 +458,7 @@ def trial_stats(summaries: list[Any]) -> dict[str, Any]:
 
     per_unit = [s.efficiency.energy_per_unit_j for s in done if s.efficiency.energy_per_unit_j]
     rate = [s.efficiency.throughput_per_s for s in done if s.efficiency.throughput_per_s]
-    energy = [s.window.total_kwh * 3.6e6 for s in done
+    energy = [s.window.total_kwh * J_PER_KWH for s in done
               if s.window is not None and s.window.total_kwh is not None]
     unit = next((s.efficiency.unit for s in done if s.efficiency.unit), None)
     return {"trials": len(summaries), "finished": len(done), "unit": unit,

@@ -46,12 +46,12 @@ from typing import Any
 from carbontop.carbon import CarbonIntensity, world_average
 from carbontop.clock import session_time_s
 from carbontop.model import CpuRamReading, Provenance
+from carbontop.units import J_PER_KWH
 
 log = logging.getLogger(__name__)
 
 CODECARBON_LOGGER = "codecarbon"
 ROUTED_LOGGER = "carbontop.codecarbon"  # where CodeCarbon's records go (then carbontop's log)
-J_PER_KWH = 3.6e6
 MIN_READING_S = 0.25  # shorter CodeCarbon intervals are merged into the next reading
 MIN_WATTS_S = 0.05  # a final interval shorter than this keeps the previous watts
 START_JOIN_S = 20.0  # stop() waits this long for a start still in progress

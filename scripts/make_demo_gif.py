@@ -45,11 +45,11 @@ def svg_to_png(svg: str) -> bytes:
 
 
 async def record(out_dir: Path) -> list[str]:
-    from carbontop.cli import build_engine
     from carbontop.config import Settings
     from carbontop.logs import setup_logging
     from carbontop.model import Phase
     from carbontop.registry import list_workloads
+    from carbontop.session_factory import build_engine
     from carbontop.tui.app import CarbontopApp
 
     setup_logging(out_dir / "carbontop.log")

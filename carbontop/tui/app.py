@@ -607,8 +607,8 @@ def build_dashboard_engine(settings: Settings, say: Callable[[str, str], None]
                            ) -> tuple[Any, Callable[[], None] | None]:
     """The dashboard's engine and its Prometheus exporter (``--prometheus-port``), built in
     the app's opening worker."""
-    from carbontop.cli import build_engine, start_metrics
     from carbontop.logs import silence_library_stderr
+    from carbontop.session_factory import build_engine, start_metrics
 
     engine = build_engine(settings)
     try:

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from carbontop.cli import build_engine
 from carbontop.config import Settings
 from carbontop.exporter import Exporter, start_exporter
+from carbontop.session_factory import build_engine
 from tests.strict_skips import NO_PROMETHEUS, NO_PROMTOOL
 
 ROOT = Path(__file__).resolve().parents[2]

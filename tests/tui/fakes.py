@@ -14,10 +14,11 @@ from typing import Any
 
 from carbontop.carbon import CarbonIntensity
 from carbontop.engine import HistoryPoint, LiveFigures, SessionView, Snapshot
-from carbontop.meter import J_PER_KWH, WindowTotals
+from carbontop.meter import WindowTotals
 from carbontop.model import BoardBasis, Phase, Scope, SourceInfo
 from carbontop.registry import WorkloadEntry
 from carbontop.summary import Efficiency
+from carbontop.units import J_PER_KWH
 
 T0 = 1_750_000_000.0  # a fixed wall clock: 2025-06-15 15:06:40 UTC
 

@@ -22,13 +22,14 @@ from typing import Any
 import pytest
 
 from carbontop.carbon import CarbonIntensity, resolve_intensity
-from carbontop.cli import build_engine
 from carbontop.config import Settings
-from carbontop.meter import J_PER_KWH, WindowTotals
+from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, Scope, SourceInfo
 from carbontop.results import schema
 from carbontop.results.csv_files import CsvAppender
+from carbontop.session_factory import build_engine
 from carbontop.summary import Efficiency, SessionSummary
+from carbontop.units import J_PER_KWH
 
 pd = pytest.importorskip("pandas")  # a dependency of CodeCarbon itself
 
@@ -117,6 +118,11 @@ def check_carbonboard_reads(path: Path, data_module: Any, project: str,
         sum(s.co2_kg(s.whole.total_kwh) or 0.0 for s in rows))
     assert project_summary["total"]["duration"] == pytest.approx(
         sum(s.whole.duration_s for s in rows))
+    # each row's components add up to its total (carbontop/attribution.py), as CodeCarbon's
+    # own rows do
+    parts = df["cpu_energy"].fillna(0) + df["gpu_energy"].fillna(0) + df["ram_energy"].fillna(0)
+    for got, total in zip(parts, df["energy_consumed"], strict=True):
+        assert got == pytest.approx(total, rel=1e-9)
     # the file's totals, every project together
     assert sum(df["energy_consumed"]) == pytest.approx(
         sum(s.whole.total_kwh or 0.0 for s in expected))

@@ -1,8 +1,8 @@
 """DeferredEngine: the dashboard's engine, built by the thread that opens it.
 
-Every build here is the real one (``carbontop.cli.build_engine``: the simulated board through the
-jtop code path, a real CodeCarbon tracker, the real Engine); only the moment of ``close()`` is
-chosen by the test.
+Every build here is the real one (``carbontop.session_factory.build_engine``: the simulated board
+through the jtop code path, a real CodeCarbon tracker, the real Engine); only the moment of
+``close()`` is chosen by the test.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from carbontop.cli import build_engine
 from carbontop.config import Settings
 from carbontop.deferred_engine import DeferredEngine, NotReady
 from carbontop.model import FinalStatus
+from carbontop.session_factory import build_engine
 
 
 @pytest.fixture

@@ -17,14 +17,15 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from carbontop.carbon import CarbonIntensity
-from carbontop.cli import build_engine
 from carbontop.config import Settings
 from carbontop.engine import LiveFigures, SessionView, Snapshot
 from carbontop.errors import BadInput
 from carbontop.exporter import EnergyLedger, start_exporter
-from carbontop.meter import J_PER_KWH, WindowTotals
+from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, Phase, Scope, SourceInfo
+from carbontop.session_factory import build_engine
 from carbontop.summary import Efficiency, SessionSummary
+from carbontop.units import J_PER_KWH
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 

@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 from carbontop.carbon import CarbonIntensity
-from carbontop.cli import build_engine
 from carbontop.config import Settings
 from carbontop.errors import BadInput
-from carbontop.meter import J_PER_KWH, WindowTotals
+from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, Scope, SourceInfo
 from carbontop.report import (
     SessionRow,
@@ -29,7 +28,9 @@ from carbontop.report import (
 )
 from carbontop.results import schema
 from carbontop.results.csv_files import CsvAppender
+from carbontop.session_factory import build_engine
 from carbontop.summary import Efficiency, SessionSummary
+from carbontop.units import J_PER_KWH
 
 INFO = SourceInfo(kind="sim", device_name="Simulated Jetson AGX Orin (64GB)", gpu_count=1,
                   gpu_rail="VDD_GPU_SOC", gpu_scope=Scope.GPU_SOC_SHARED, interval_s=0.5)

@@ -11,9 +11,10 @@ import pytest
 
 from carbontop.carbon import CarbonIntensity
 from carbontop.cli import format_summary
-from carbontop.meter import J_PER_KWH, WindowTotals
+from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, SourceInfo
 from carbontop.summary import Baseline, Efficiency, SessionSummary
+from carbontop.units import J_PER_KWH
 
 T0 = 1_714_564_800.0
 INFO = SourceInfo(kind="nvml", device_name="Test GPU", gpu_count=1, interval_s=0.5)

@@ -30,7 +30,7 @@ from carbontop.report import (
     sort_rows,
 )
 from carbontop.results import schema
-from carbontop.units import human_co2, human_duration, human_energy
+from carbontop.units import J_PER_KWH, human_co2, human_duration, human_energy
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ class HistoryScreen(ModalScreen[None]):
             values = [r.energy_per_unit_j or 0.0 for r in rows]
         else:
             plot.border_title = "Total energy (J)"
-            values = [(r.energy_kwh or 0.0) * 3.6e6 for r in rows]
+            values = [(r.energy_kwh or 0.0) * J_PER_KWH for r in rows]
         labels = [f"{r.workload[:10]} {r.run_id[:4]}" for r in rows]
         plt.bar(labels, values, color=(78, 201, 113))
         plot.refresh()
