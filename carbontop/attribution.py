@@ -81,7 +81,8 @@ def attribute(info: SourceInfo, gpu_kwh: float | None, board_kwh: float | None,
                            f"{gpu_label} + {cpu_label} + RAM (CodeCarbon)", rests,
                            Components(gpu_kwh, cpu, ram_kwh, _holds(info, scope, cpu_channel)))
     if cpu is not None and ram_kwh is not None:
-        return Attribution(cpu + ram_kwh, f"{cpu_label} + RAM (CodeCarbon); no GPU measured",
+        label = "CPU + RAM (CodeCarbon)" if not cpu_channel else f"{cpu_label} + RAM (CodeCarbon)"
+        return Attribution(cpu + ram_kwh, f"{label}; no GPU measured",
                            cpu_channel, Components(None, cpu, ram_kwh))
     return Attribution(None, "nothing measured", (), Components(gpu_kwh, cpu, ram_kwh))
 

@@ -83,7 +83,9 @@ def test_24_hours_at_10_hz(tmp_path: Path) -> None:
     engine.close()
     # 24 h: 12 h at 8 W and 12 h at 12 W -> 240 Wh, less one interval at the edges
     assert gpu_kwh == pytest.approx(0.240, rel=1e-4)
-    assert summary is not None and summary.whole.gpu_samples >= n
+    # The first sample lies on the session's start edge (not counted in it); the last may fall
+    # a rounding error past the end edge.
+    assert summary is not None and summary.whole.gpu_samples >= n - 2
     growth_mb = (peak - rss_before) / 2**20
     assert growth_mb < 60, f"memory grew by {growth_mb:.0f} MB over 24 h of samples"
     assert len(engine.history()) <= 6001  # the chart keeps ten minutes

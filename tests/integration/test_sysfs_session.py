@@ -60,7 +60,8 @@ def test_agx_orin_through_sysfs_at_50_ms_thins_the_log(tmp_path: Path) -> None:
     rows = [r for r in gpu_log(tmp_path) if r["run_id"] == s["run_id"]]
     # 20 samples/s integrated, about 10 rows/s written (plus each phase's last sample).
     assert s["gpu_samples"] > 1.5 * len(rows)
-    assert len(rows) <= 10.5 * s["duration_s"] + 6
+    # a row per 0.1 s, a timer's 5 ms of jitter allowed: under 11 rows a second
+    assert len(rows) <= 11 * s["duration_s"] + 6
     assert float(rows[-1]["gpu_energy_kwh"]) == pytest.approx(s["gpu_energy_kwh"], rel=0.01)
 
 
@@ -71,7 +72,7 @@ def test_thor_through_tegrastats(tmp_path: Path) -> None:
             env={"CARBONTOP_SYS_ROOT": str(tmp_path / "sys"),
                  "PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}"})
     assert (s["gpu_source"], s["gpu_rail"], s["board_basis"]) == (
-        "tegrastats", "VDD_GPU", "input rail VIN")
+        "tegrastats", "VDD_GPU", "carrier input VIN (INA238)")
     # VDD_GPU 12040 mV x 640 mA = 7705 mW as tegrastats prints it; VIN 27720 mW.
     assert s["gpu_energy_kwh"] == pytest.approx(7.705 * s["duration_s"] / KWH, rel=0.05)
     assert s["board_energy_kwh"] == pytest.approx(27.72 * s["duration_s"] / KWH, rel=0.05)

@@ -29,7 +29,8 @@ def totals(start: float, end: float, *, gpu_j: float | None, board_j: float | No
         return None if j is None else j / J_PER_KWH
 
     original = None if gpu_j is None else gpu_j + cpu_j + ram_j
-    return WindowTotals(start_unix_s=start, end_unix_s=end, gpu_kwh=kwh(gpu_j),
+    return WindowTotals(start_s=start, end_s=end, start_unix_s=start, end_unix_s=end,
+                        gpu_kwh=kwh(gpu_j),
                         board_kwh=kwh(board_j), cpu_rail_kwh=None, cpu_kwh=kwh(cpu_j),
                         ram_kwh=kwh(ram_j), total_kwh=kwh(total_j), total_basis=basis,
                         original_total_kwh=kwh(original), gpu_samples=gpu_samples,
