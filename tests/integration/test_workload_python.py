@@ -8,6 +8,7 @@ numpy for cpu-stress must come from that 3.8 interpreter, never from carbontop's
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import os
 import platform
@@ -20,6 +21,11 @@ import pytest
 
 from carbontop.runner import WorkloadRunner
 from carbontop.workload_python import ChildPath
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 PY38 = Path.home() / ".pyenv" / "versions" / "3.8.18" / "bin" / "python"
 PY36 = Path.home() / ".pyenv" / "versions" / "3.6.15" / "bin" / "python"
@@ -88,15 +94,15 @@ def test_the_child_path_holds_carbontop_and_no_venv(tmp_path: Path) -> None:
     subprocess.run([str(PY38), "-m", "venv", "--without-pip", str(bare)], check=True)
     child_path = ChildPath()
     try:
-        code = "import sys, carbontop.model, workloads.child; print(sys.version_info[:2]); " \
-               "import numpy"
+        code = ("import sys, workloads.child as child; print(sys.version_info[:2]); "
+                "print(child.workload_entry_points()); import numpy")
         done = subprocess.run([str(bare / "bin" / "python"), "-c", code], capture_output=True,
                               text=True, env=child_path.env(os.environ))
         assert sorted(p.name for p in child_path.directory.iterdir()) == ["carbontop",
                                                                             "workloads"]
     finally:
         child_path.remove()
-    assert done.stdout.strip() == "(3, 8)"
+    assert done.stdout.split() == ["(3,", "8)", "[]"]  # no carbontop installed in that 3.8
     assert "No module named 'numpy'" in done.stderr  # carbontop's venv has numpy: not seen
     assert not child_path.directory.exists()
 
@@ -127,6 +133,33 @@ def test_a_plugin_is_handed_over_as_module_and_class(
     assert runner.info["python"] == "3.8.18"
     assert runner.info["target"] == "my_plugin.work:Three"
     assert runner.done is not None and runner.done.units == 6.0  # 3 steps of 2 units
+
+
+@needs_py38
+def test_the_child_imports_only_files_checked_for_38() -> None:
+    """Every carbontop module the child imports is in pyproject's 3.8 list (ruff) that .ci/run
+    also gives vermin; numpy and psutil are not imported until a workload needs them."""
+    root = Path(__file__).resolve().parents[2]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    globs = [g for g, v in pyproject["tool"]["ruff"]["per-file-target-version"].items()
+             if v == "py38"]
+    child_path = ChildPath()
+    try:
+        code = ("import sys, workloads.child, workloads.idle, workloads.stress; "
+                "print('\\n'.join(sorted(sys.modules)))")
+        done = subprocess.run([str(PY38), "-c", code], capture_output=True, text=True,
+                              env=child_path.env(os.environ), check=True)
+    finally:
+        child_path.remove()
+    modules = done.stdout.split()
+    assert "numpy" not in modules and "psutil" not in modules and "torch" not in modules
+    ours = [m for m in modules if m.split(".")[0] in ("carbontop", "workloads")]
+    assert {"carbontop.progress", "carbontop.model", "workloads.base"} <= set(ours)
+    for module in ours:
+        parts = module.split(".")
+        is_package = (root.joinpath(*parts) / "__init__.py").exists()
+        path = "/".join(parts) + ("/__init__.py" if is_package else ".py")
+        assert any(fnmatch.fnmatch(path, g) for g in globs), f"{path} is not checked for 3.8"
 
 
 def one_line_error(args: list[str], tmp_path: Path) -> str:
