@@ -291,7 +291,7 @@ def build_fake_sys(board: FakeBoard) -> None:
     _write(gpu / "cur_freq", 306000000)
     _write(gpu / "max_freq", 1300500000)
     _write(gpu / "min_freq", 306000000)
-    # Thermal zones (read by the TemperatureService that _serve swaps in).
+    # Thermal zones (read by the TemperatureService that tests/jtop_serve.py swaps in).
     for idx, (kind, milli_c) in enumerate(board.zones):
         zone = THERMAL / f"thermal_zone{idx}"
         _write(zone / "type", kind)
@@ -422,6 +422,7 @@ class JtopService:
         nvpmodel: tuple[FakeNvpMode, ...] | None = None,
         nvpmodel_mode: int = 0,
         sysfs_tree: str | None = None,
+        python: str | None = None,
     ) -> None:
         if board not in BOARDS:
             raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
@@ -440,6 +441,8 @@ class JtopService:
         # A board of tests/sysfs_trees.py whose power-monitor tree is built at /fake_sys (use a
         # ``board`` without rails, e.g. "nano-2gb", for the CPU, iGPU and thermal files).
         self.sysfs_tree = sysfs_tree
+        # The service's interpreter (default: this one); JetPack 5 runs it in the system's 3.8.
+        self.python = python or sys.executable
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock: contextlib.ExitStack | None = None
 
@@ -491,9 +494,8 @@ class JtopService:
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 [
-                    sys.executable,
-                    os.path.abspath(__file__),
-                    "serve",
+                    self.python,
+                    str(Path(__file__).with_name("jtop_serve.py")),
                     self.pipe,
                     json.dumps(self.board.hardware),
                     self.service_version or "",
@@ -657,40 +659,6 @@ class JtopService:
         return factory
 
 
-def _fake_sys_temperature_service() -> type:
-    """jtop's TemperatureService, discovering thermal zones under /fake_sys instead of /sys."""
-    from jtop.core import temperature
-
-    class FakeSysTemperatureService(temperature.TemperatureService):  # type: ignore[misc]
-        def __init__(self) -> None:
-            found: dict[str, Any] = {}
-            if THERMAL.is_dir():
-                found = temperature.get_virtual_thermal_temperature(str(THERMAL))
-            self._temperature = dict(sorted(found.items(), key=lambda item: item[0].lower()))
-
-    return FakeSysTemperatureService
-
-
-def _serve(pipe: str, hardware_json: str, version: str) -> None:
-    """The subprocess: the stock service loop with hardware identification replaced."""
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s - %(message)s")
-    import jtop.service
-
-    hardware = json.loads(hardware_json)
-    jtop.service.JTOP_PIPE = pipe
-    jtop.service.get_hardware = lambda: dict(hardware)  # type: ignore[attr-defined]
-    jtop.service.TemperatureService = _fake_sys_temperature_service()  # type: ignore[misc]
-    if version:
-        jtop.service.get_var = lambda _regex: version  # type: ignore[attr-defined]
-
-    def exit_signal(signum: int, frame: object) -> None:
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, exit_signal)
-    server = jtop.service.JtopServer(force=True)
-    server.loop_for_ever()
-
-
 def jtop_service(
     board: str,
     service_version: str | None = None,
@@ -701,10 +669,3 @@ def jtop_service(
     return JtopService(
         board, service_version=service_version, nvpmodel=nvpmodel, nvpmodel_mode=nvpmodel_mode
     )
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "serve":
-        _serve(sys.argv[2], sys.argv[3], sys.argv[4])
-    else:
-        raise SystemExit("usage: jtop_harness.py serve PIPE HARDWARE_JSON VERSION")
