@@ -41,9 +41,10 @@ def py38_has(module: str) -> bool:
     return found.returncode == 0
 
 
-def carbontop(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def carbontop(*args: str, cwd: Path,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CARBONTOP_LOG_FILE": str(cwd / "carbontop.log"),
-           "CARBONTOP_CONFIG": str(cwd / "no-config.toml")}
+           "CARBONTOP_CONFIG": str(cwd / "no-config.toml"), **(env or {})}
     return subprocess.run([sys.executable, "-m", "carbontop.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -175,6 +176,15 @@ def one_line_error(args: list[str], tmp_path: Path) -> str:
 def test_a_missing_interpreter_is_one_line_and_exit_2(tmp_path: Path) -> None:
     line = one_line_error(["idle", "--workload-python", "/no/such/python3"], tmp_path)
     assert "/no/such/python3 does not exist" in line and "Python 3.8 or newer" in line
+
+
+def test_the_dashboard_checks_its_workload_python_before_it_starts(tmp_path: Path) -> None:
+    proc = carbontop("--demo", "--output-dir", str(tmp_path), cwd=tmp_path,
+                     env={"CARBONTOP_WORKLOAD_PYTHON": "/no/such/python3"})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "carbontop: --workload-python /no/such/python3 does not exist: give a Python 3.8 or "
+        "newer, e.g. --workload-python /usr/bin/python3"]
 
 
 @pytest.mark.skipif(not PY36.exists(), reason=f"no Python 3.6 at {PY36}")
