@@ -81,6 +81,9 @@ def _common_options() -> _Parser:
     g.add_argument("--prometheus-host", dest="prometheus_host", metavar="HOST",
                    help="address for --prometheus-port (default 127.0.0.1; 0.0.0.0 for a "
                         "Prometheus on another machine)")
+    g.add_argument("--workload-python", dest="workload_python", type=Path, metavar="PYTHON",
+                   help="run the workload in this interpreter (3.8+), e.g. /usr/bin/python3 "
+                        "with NVIDIA's torch on JetPack 5; carbontop's own Python by default")
     return p
 
 
@@ -128,7 +131,7 @@ def settings_from(args: argparse.Namespace) -> Any:
     values = {k: getattr(args, k, None) for k in (
         "gpu_source", "sim_board", "seed", "interval_s", "country", "region", "carbon_intensity",
         "output_dir", "gpu_indices", "duration_s", "workload_file", "baseline_s",
-        "prometheus_port", "prometheus_host")}
+        "prometheus_port", "prometheus_host", "workload_python")}
     values["carbon_intensity"] = getattr(args, "carbon_intensity", None)
     if getattr(args, "demo", False):
         values["gpu_source"] = "sim"
@@ -263,6 +266,13 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
         if entry.error:
             raise BadInput(f"workload '{entry.name}' is broken: {entry.error}")
         name = entry.name
+        if settings.workload_python is not None:  # one line and exit 2 before the session
+            from carbontop.workload_python import check_workload_python
+
+            modules = [entry.target.partition(":")[0]] if entry.source != "file" else []
+            version = check_workload_python(settings.workload_python, entry.name,
+                                            entry.requires, modules)
+            log.info("workload child in %s (Python %s)", settings.workload_python, version)
     params = parse_params(args.param)
     if not 1 <= args.repeat <= 1000:
         raise BadInput(f"--repeat must be between 1 and 1000, not {args.repeat}")
@@ -586,6 +596,10 @@ def format_summary(summary: Any, paths: list[Path]) -> str:
 # -- the dashboard -----------------------------------------------------------------------------
 
 def cmd_dashboard(settings: Any) -> int:
+    if settings.workload_python is not None:  # each workload's own modules: at its start
+        from carbontop.workload_python import check_workload_python
+
+        check_workload_python(settings.workload_python)
     try:
         from carbontop.tui.app import run_dashboard
     except ImportError:

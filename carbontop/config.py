@@ -47,6 +47,8 @@ class Settings:
     baseline_s: float = 0.0  # idle seconds measured before each workload (0: none)
     prometheus_port: int | None = None  # serve metrics on this port (0: any free port)
     prometheus_host: str = "127.0.0.1"
+    # The interpreter the workload child runs in (None: carbontop's own); see workload_python.py.
+    workload_python: Path | None = None
 
     def validated(self) -> Settings:
         if self.gpu_source not in GPU_SOURCES:
@@ -93,6 +95,7 @@ _KEYS: dict[str, tuple[str, type]] = {
     "baseline": ("baseline_s", float),
     "prometheus_port": ("prometheus_port", int),
     "prometheus_host": ("prometheus_host", str),
+    "workload_python": ("workload_python", Path),
 }
 
 

@@ -364,7 +364,7 @@ class Engine:
         if command is not None:
             return WorkloadRunner.for_command(command, **kwargs)
         entry = find_workload(session.workload, workload_file)
-        return WorkloadRunner.for_entry(entry, **kwargs)
+        return WorkloadRunner.for_entry(entry, python=self.settings.workload_python, **kwargs)
 
     def _supervise(self, session: _Session) -> None:
         runner = session.runner

@@ -35,6 +35,7 @@ class WorkloadEntry:
 
     ``target`` is ``module:Class`` for entry points and ``path:Class`` for a workload file.
     ``params`` are the class's ``defaults`` as (key, text) pairs when they are plain literals.
+    ``requires`` are the top-level modules the class declares it imports (``requires = ...``).
     """
 
     name: str
@@ -44,6 +45,7 @@ class WorkloadEntry:
     error: str | None = None
     source: Source = "builtin"
     params: tuple[tuple[str, str], ...] = ()
+    requires: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -65,6 +67,7 @@ class _ClassFacts:
     description: str
     unit: str
     params: tuple[tuple[str, str], ...]
+    requires: tuple[str, ...] = ()
 
 
 def list_workloads(workload_file: Path | None = None) -> list[WorkloadEntry]:
@@ -151,6 +154,7 @@ def entries_from_file(path: Path) -> list[WorkloadEntry]:
                 target=f"{target}:{node.name}",
                 source="file",
                 params=facts.params,
+                requires=facts.requires,
             )
         )
     return entries
@@ -189,6 +193,7 @@ def _entry_from_entry_point(ep: EntryPoint) -> WorkloadEntry:
         target=ep.value,
         source=source,
         params=facts.params,
+        requires=facts.requires,
     )
 
 
@@ -264,6 +269,7 @@ def _class_facts(tree: ast.Module, node: ast.ClassDef, depth: int = 0) -> _Class
     description = values.get("description")
     unit = values.get("unit")
     defaults = values.get("defaults")
+    requires = values.get("requires")
     docstring = (ast.get_docstring(node) or "").strip()
     if not isinstance(description, str) or not description:
         description = docstring.splitlines()[0] if docstring else inherited.description
@@ -273,11 +279,16 @@ def _class_facts(tree: ast.Module, node: ast.ClassDef, depth: int = 0) -> _Class
             (str(key), value if isinstance(value, str) else repr(value))
             for key, value in defaults.items()
         )
+    if isinstance(requires, (tuple, list)) and all(isinstance(m, str) for m in requires):
+        required = tuple(str(module) for module in requires)
+    else:
+        required = inherited.requires
     return _ClassFacts(
         name=name if isinstance(name, str) and name else inherited.name,
         description=description,
         unit=unit if isinstance(unit, str) and unit else inherited.unit,
         params=params,
+        requires=required,
     )
 
 

@@ -29,8 +29,10 @@ from typing import IO, Any
 
 import psutil
 
+from carbontop.errors import BadInput
 from carbontop.model import Phase, ProgressEvent
-from carbontop.registry import WorkloadEntry
+from carbontop.registry import WorkloadEntry, find_workload
+from carbontop.workload_python import ChildPath, check_workload_python
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,15 @@ def parse_event(line: bytes | str) -> ProgressEvent | None:
         return None
 
 
+def _entry_target(name: str | None) -> str | None:
+    """``module:Class`` of an entry-point workload; None (the child then says why) if unknown."""
+    try:
+        entry = find_workload(name)
+    except BadInput:
+        return None
+    return entry.target if entry.source != "file" else None
+
+
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -86,6 +97,9 @@ class WorkloadRunner:
     use :meth:`for_entry` with a registry entry. ``log_path`` gets the child's stdout and stderr
     (appended); None discards them. ``memory_limit_bytes`` caps the child's address space
     (RLIMIT_AS); on CUDA, where the driver reserves huge virtual ranges, leave it None.
+    ``target`` is the workload's ``module:Class`` (the registry resolves it; the child then reads
+    no entry points). ``python`` runs the child in that interpreter instead of carbontop's, with
+    only carbontop's source packages on its path (:mod:`carbontop.workload_python`).
     """
 
     def __init__(
@@ -102,6 +116,9 @@ class WorkloadRunner:
         on_exit: ExitSink | None = None,
         memory_limit_bytes: int | None = None,
         env: Mapping[str, str] | None = None,
+        target: str | None = None,
+        python: Path | None = None,
+        requires: Sequence[str] = (),
     ) -> None:
         if workload is None and workload_file is None and not command:
             raise ValueError("give a workload name, a workload file or a command")
@@ -116,6 +133,12 @@ class WorkloadRunner:
         self.on_exit = on_exit
         self.memory_limit_bytes = memory_limit_bytes
         self.env = dict(env) if env is not None else None
+        self.python = Path(python) if python is not None else None
+        if self.python is not None and target is None and workload_file is None and not command:
+            target = _entry_target(self.workload)  # another Python has no carbontop entry points
+        self.target = target
+        self.requires = tuple(requires)  # modules the workload imports, checked in ``python``
+        self._child_path: ChildPath | None = None
         self.phase: Phase | None = None  # the latest phase the child reported
         self.info: dict[str, str] = {}  # merged "info" events
         self.done: ProgressEvent | None = None  # the "done" event, if one came
@@ -134,8 +157,9 @@ class WorkloadRunner:
     def for_entry(cls, entry: WorkloadEntry, **kwargs: Any) -> WorkloadRunner:
         """A runner for a registry entry (entry point or workload file)."""
         if entry.source == "file":
-            return cls(entry.name, workload_file=entry.file, class_name=entry.class_name, **kwargs)
-        return cls(entry.name, **kwargs)
+            return cls(entry.name, workload_file=entry.file, class_name=entry.class_name,
+                       requires=entry.requires, **kwargs)
+        return cls(entry.name, target=entry.target, requires=entry.requires, **kwargs)
 
     @classmethod
     def for_command(cls, argv: Sequence[str], **kwargs: Any) -> WorkloadRunner:
@@ -145,13 +169,15 @@ class WorkloadRunner:
         unit per completed run; a non-zero exit is a failure. ``params`` do not apply.
         """
         kwargs.pop("params", None)
+        kwargs.pop("python", None)  # the command names its own interpreter
         return cls(command=argv, **kwargs)
 
     # --- the child's command line -------------------------------------------------------------
 
     def child_argv(self, events_fd: int) -> list[str]:
         """The child's argument list (no shell)."""
-        argv = [sys.executable, "-m", CHILD_MODULE, "--events-fd", str(events_fd)]
+        python = str(self.python) if self.python is not None else sys.executable
+        argv = [python, "-m", CHILD_MODULE, "--events-fd", str(events_fd)]
         argv += ["--parent-pid", str(os.getpid())]
         if self.argv is not None:
             argv += ["--command-json", json.dumps(self.argv)]
@@ -164,6 +190,8 @@ class WorkloadRunner:
                 argv += ["--class-name", self.class_name]
         if self.workload:
             argv += ["--workload", self.workload]
+        if self.target and self.workload_file is None:
+            argv += ["--target", self.target]
         argv += ["--params", json.dumps(self.params, default=str)]
         if self.duration_s is not None:
             argv += ["--duration", repr(float(self.duration_s))]
@@ -303,6 +331,11 @@ class WorkloadRunner:
                 self.log_path.parent.mkdir(parents=True, exist_ok=True)
                 log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed below
             env = dict(os.environ if self.env is None else self.env)
+            if self.python is not None:
+                check_workload_python(self.python, self.workload, self.requires,
+                                      self._child_modules())
+                self._child_path = ChildPath(self._child_modules())
+                env = self._child_path.env(env)
             env.setdefault("PYTHONUNBUFFERED", "1")
             env.setdefault("PYTHONFAULTHANDLER", "1")  # a segfault leaves a traceback in the log
             proc = subprocess.Popen(
@@ -317,12 +350,22 @@ class WorkloadRunner:
             )
         except BaseException:
             os.close(read_fd)
+            self._remove_child_path()
             raise
         finally:
             os.close(write_fd)
             if not isinstance(log_file, int):
                 log_file.close()
         return proc, read_fd
+
+    def _child_modules(self) -> list[str]:
+        """The workload's module, whose package goes on another Python's path."""
+        return [self.target.partition(":")[0]] if self.target and not self.workload_file else []
+
+    def _remove_child_path(self) -> None:
+        child_path, self._child_path = self._child_path, None
+        if child_path is not None:
+            child_path.remove()
 
     def _run(self) -> None:
         try:
@@ -342,6 +385,7 @@ class WorkloadRunner:
         finally:
             os.close(read_fd)
         returncode = proc.wait()
+        self._remove_child_path()
         log.info("workload pid %d ended: %s", proc.pid, describe_exit(returncode))
         try:
             if self.on_exit is not None:

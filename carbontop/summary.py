@@ -187,8 +187,12 @@ class SessionSummary:
             "jetson_stats_version": s.jetson_stats_version,
             "jetpack": s.jetpack,
             "l4t": s.l4t,
-            "torch_version": self.child_info.get("torch_version"),
+            # torch_info() reports the version as "torch"
+            "torch_version": self.child_info.get("torch_version") or self.child_info.get("torch"),
             "cuda_version": self.child_info.get("cuda_version"),
+            # The child's own Python (CodeCarbon's python_version in total_summary.csv is the
+            # monitor's); a plain command's interpreter is its own business, so none there.
+            "workload_python_version": self.child_info.get("python"),
         }
 
     def total_summary_row(self) -> dict[str, object]:

@@ -324,7 +324,7 @@ def build_fake_sys(board: FakeBoard) -> None:
     _write(gpu / "cur_freq", 306000000)
     _write(gpu / "max_freq", 1300500000)
     _write(gpu / "min_freq", 306000000)
-    # Thermal zones (read by the TemperatureService that _serve swaps in).
+    # Thermal zones (read by the TemperatureService that tests/jtop_serve.py swaps in).
     for idx, (kind, milli_c) in enumerate(board.zones):
         zone = THERMAL / f"thermal_zone{idx}"
         _write(zone / "type", kind)
@@ -460,6 +460,7 @@ class JtopService:
         sysfs_tree: str | None = None,
         decode_delay_s: float = 0.0,
         stamp_log: bool = False,
+        python: str | None = None,
     ) -> None:
         if board not in BOARDS:
             raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
@@ -480,6 +481,8 @@ class JtopService:
         self.sysfs_tree = sysfs_tree
         self.decode_delay_s = float(decode_delay_s)  # extra seconds in each tick's decode
         self.stamp_path = self._workdir / "stamps.jsonl" if stamp_log else None
+        # The service's interpreter (default: this one); JetPack 5 runs it in the system's 3.8.
+        self.python = python or sys.executable
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock: contextlib.ExitStack | None = None
 
@@ -531,9 +534,8 @@ class JtopService:
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 [
-                    sys.executable,
-                    os.path.abspath(__file__),
-                    "serve",
+                    self.python,
+                    str(Path(__file__).with_name("jtop_serve.py")),
                     self.pipe,
                     json.dumps(self.board.hardware),
                     self.service_version or "",
@@ -718,93 +720,6 @@ class JtopService:
         return factory
 
 
-def _fake_sys_temperature_service() -> type:
-    """jtop's TemperatureService, discovering thermal zones under /fake_sys instead of /sys."""
-    from jtop.core import temperature
-
-    class FakeSysTemperatureService(temperature.TemperatureService):  # type: ignore[misc]
-        def __init__(self) -> None:
-            found: dict[str, Any] = {}
-            if THERMAL.is_dir():
-                found = temperature.get_virtual_thermal_temperature(str(THERMAL))
-            self._temperature = dict(sorted(found.items(), key=lambda item: item[0].lower()))
-
-    return FakeSysTemperatureService
-
-
-def _slow_process_service(delay_s: float) -> type:
-    """jtop's ProcessService whose scan takes ``delay_s`` longer (a busy board's slow decode)."""
-    from jtop.core.processes import ProcessService
-
-    class SlowProcessService(ProcessService):  # type: ignore[misc]
-        def get_status(self) -> Any:
-            time.sleep(delay_s)
-            return super().get_status()
-
-    return SlowProcessService
-
-
-def _stamping_server(stamp_log: str) -> type:
-    """jtop's JtopServer that appends each tick's clocks to ``stamp_log`` (one JSON line)."""
-    import jtop.service
-
-    marks: dict[str, float] = {}
-
-    class StampedPowerService(jtop.service.PowerService):  # type: ignore[misc,name-defined]
-        def get_status(self) -> Any:
-            marks["power_start"] = time.monotonic()
-            marks["boottime_power"] = time.clock_gettime(time.CLOCK_BOOTTIME)
-            status = super().get_status()
-            marks["power_end"] = time.monotonic()
-            return status
-
-    jtop.service.PowerService = StampedPowerService
-
-    class StampingServer(jtop.service.JtopServer):  # type: ignore[misc,name-defined]
-        def jtop_decode(self) -> Any:
-            marks.clear()
-            marks["decode_start"] = time.monotonic()
-            data = super().jtop_decode()
-            marks["uptime"] = float(data["uptime"])
-            return data
-
-        def jtop_stats(self) -> None:
-            super().jtop_stats()  # decode, publish to the clients, wake them
-            marks["published"] = time.monotonic()
-            with open(stamp_log, "a") as out:
-                out.write(json.dumps(marks) + "\n")
-
-    return StampingServer
-
-
-def _serve(pipe: str, hardware_json: str, version: str, options_json: str) -> None:
-    """The subprocess: the stock service loop with hardware identification replaced."""
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(name)s - %(message)s")
-    import jtop.service
-
-    hardware = json.loads(hardware_json)
-    options = json.loads(options_json)
-    jtop.service.JTOP_PIPE = pipe
-    jtop.service.get_hardware = lambda: dict(hardware)  # type: ignore[attr-defined]
-    jtop.service.TemperatureService = _fake_sys_temperature_service()  # type: ignore[misc]
-    if version:
-        jtop.service.get_var = lambda _regex: version  # type: ignore[attr-defined]
-    if options.get("decode_delay_s"):
-        jtop.service.ProcessService = _slow_process_service(  # type: ignore[misc]
-            float(options["decode_delay_s"])
-        )
-    server_class: Any = jtop.service.JtopServer
-    if options.get("stamp_log"):
-        server_class = _stamping_server(options["stamp_log"])
-
-    def exit_signal(signum: int, frame: object) -> None:
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, exit_signal)
-    server = server_class(force=True)
-    server.loop_for_ever()
-
-
 def jtop_service(
     board: str,
     service_version: str | None = None,
@@ -822,10 +737,3 @@ def jtop_service(
         decode_delay_s=decode_delay_s,
         stamp_log=stamp_log,
     )
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "serve":
-        _serve(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
-    else:
-        raise SystemExit("usage: jtop_harness.py serve PIPE HARDWARE_JSON VERSION OPTIONS_JSON")

@@ -15,8 +15,10 @@ A workload is a loop of small, equal pieces of work. carbontop runs it in a chil
             time.sleep(float(self.params["nap_s"]))
             return Step(units=1)
 
-Register it in a package's ``pyproject.toml`` under ``[project.entry-points."carbontop.workloads"]``
-or pass the file with ``--workload-file``. Import torch inside methods, never at the top of a module
+Name the modules it imports beyond the standard library in ``requires = ("numpy",)``, so that
+``--workload-python`` can be checked for them before a session starts. Register it in a package's
+``pyproject.toml`` under ``[project.entry-points."carbontop.workloads"]`` or pass the file with
+``--workload-file``. Import torch inside methods, never at the top of a module
 that carbontop lists: listing reads the source and imports nothing.
 """
 
@@ -58,6 +60,9 @@ class Workload:
     description: ClassVar[str] = ""  # one line
     unit: ClassVar[str] = "iteration"  # image, token, sample, GFLOP, ...
     defaults: ClassVar[dict[str, object]] = {}
+    # Top-level modules the workload imports (e.g. ("torch",)): a --workload-python is checked
+    # for them before the session starts. A literal tuple: carbontop reads it without importing.
+    requires: ClassVar[tuple[str, ...]] = ()
     warmup_s: float = 2.0  # class default; the param warmup_s overrides it per instance
 
     def __init__(self, params: Mapping[str, object] | None = None) -> None:

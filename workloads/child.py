@@ -29,6 +29,7 @@ import ctypes
 import errno
 import functools
 import gc
+import importlib
 import importlib.util
 import json
 import logging
@@ -42,7 +43,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
@@ -238,14 +239,24 @@ def apply_memory_limit(limit_bytes: int | None) -> None:
 
 
 def load_workload_class(
-    name: str | None, workload_file: str | None, class_name: str | None
+    name: str | None,
+    workload_file: str | None,
+    class_name: str | None,
+    target: str | None = None,
 ) -> tuple[type[Workload], str]:
-    """The Workload subclass to run and its "module:Class" or "path:Class" target."""
+    """The Workload subclass to run and its "module:Class" or "path:Class" target.
+
+    The monitor resolves entry points itself and passes ``target`` ("module:Class"): the child
+    may run in another interpreter (``--workload-python``) where carbontop is not installed and
+    its entry points do not exist. A bare ``name`` is still looked up among entry points.
+    """
     if workload_file:
         return _class_from_file(Path(workload_file), name, class_name)
+    if target:
+        return _class_from_target(target), target
     if not name:
         raise BadInput("no workload given: pass --workload NAME or --workload-file PATH")
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    found = {ep.name: ep for ep in workload_entry_points()}
     if name not in found:
         raise BadInput(
             f"unknown workload {name!r}: choose one of {', '.join(sorted(found))} (carbontop list)"
@@ -254,6 +265,35 @@ def load_workload_class(
     if not (isinstance(loaded, type) and issubclass(loaded, Workload)):
         raise BadInput(f"entry point {name!r} ({found[name].value}) is not a Workload subclass")
     return loaded, found[name].value
+
+
+def workload_entry_points() -> list[EntryPoint]:
+    """Entry points of group ``carbontop.workloads`` on every Python from 3.8.
+
+    ``entry_points(group=...)`` exists from 3.10; 3.8 and 3.9 return a dict of groups.
+    """
+    found: Any = entry_points()
+    if hasattr(found, "select"):
+        return list(found.select(group=GROUP))
+    return list(found.get(GROUP, ()))
+
+
+def _class_from_target(target: str) -> type[Workload]:
+    """``module:Class`` imported; BadInput naming the target when it is not a Workload."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise BadInput(f"--target {target!r} must be 'module:Class'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BadInput(
+            f"workload module {module_name} cannot be imported by {sys.executable} ({exc}): "
+            "install what it needs in that Python"
+        ) from exc
+    loaded = getattr(module, attr, None)
+    if not (isinstance(loaded, type) and issubclass(loaded, Workload)):
+        raise BadInput(f"{target} is not a Workload subclass")
+    return loaded
 
 
 def _class_from_file(
@@ -354,7 +394,9 @@ class Runner:
         if not isinstance(params, dict):
             raise BadInput("--params must be a JSON object")
         cls, target = self.signals.call(
-            lambda: load_workload_class(args.workload, args.workload_file, args.class_name)
+            lambda: load_workload_class(
+                args.workload, args.workload_file, args.class_name, args.target
+            )
         )
         self.events.unit = cls.unit
         workload = self.signals.call(lambda: cls(params))
@@ -611,6 +653,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workload", help="entry point name in group carbontop.workloads")
     parser.add_argument("--workload-file", help="a .py file defining a Workload subclass")
     parser.add_argument("--class-name", help="which class of --workload-file to run")
+    parser.add_argument("--target", help="module:Class of the workload (resolved by the monitor)")
     parser.add_argument("--command-json", help="run this argument list (JSON) as the workload")
     parser.add_argument("--params", default="{}", help="JSON object of params")
     parser.add_argument("--duration", type=float, help="seconds to measure (default: until done)")

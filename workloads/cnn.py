@@ -56,6 +56,7 @@ class CnnInference(Workload):
     name = "cnn-inference"
     description = "ResNet-style CNN inference on synthetic images; unit image"
     unit = "image"
+    requires = ("torch",)
     # 0 = auto: batch 64 / 8, image 224 / 64, width 64 / 16 (CUDA / CPU)
     defaults = {
         "batch": 0,

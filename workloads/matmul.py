@@ -20,6 +20,7 @@ class Matmul(Workload):
     name = "matmul"
     description = "Square GEMM (fp16 on CUDA, fp32 on CPU); unit GFLOP"
     unit = "GFLOP"
+    requires = ("torch",)
     defaults = {"size": 0, "dtype": "auto", "device": "auto"}  # size 0: 4096 on CUDA, 1024 on CPU
 
     def setup(self) -> None:

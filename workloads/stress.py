@@ -23,6 +23,7 @@ class GpuStress(Workload):
     name = "gpu-stress"
     description = "NxN float32 matmul + ReLU + sum, synchronized each iteration"
     unit = "iteration"
+    requires = ("torch",)
     defaults = {"size": 0, "device": "auto"}  # size 0: 4096 on CUDA, 512 on CPU
 
     def setup(self) -> None:
@@ -59,6 +60,7 @@ class CpuStress(Workload):
     name = "cpu-stress"
     description = "numpy NxN randn + dot + max(0) + sum on the CPU"
     unit = "iteration"
+    requires = ("numpy",)
     defaults = {"size": 1024}
 
     def setup(self) -> None:
@@ -90,6 +92,7 @@ class RamStress(Workload):
     name = "ram-stress"
     description = "Allocates and touches RAM blocks up to a safe cap, releases, repeats"
     unit = "MB"
+    requires = ("numpy", "psutil")
     defaults = {"block_mb": 256, "max_mb": 2048, "interval_s": 0.1, "max_share": 0.25}
 
     def setup(self) -> None:
@@ -130,6 +133,7 @@ class StressAll(Workload):
     name = "stress-all"
     description = "gpu-stress + cpu-stress + ram-stress at once (units: GPU iterations)"
     unit = "iteration"
+    requires = ("torch", "numpy", "psutil")
     defaults = {
         "size": 0,
         "device": "auto",

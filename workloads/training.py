@@ -35,6 +35,7 @@ class Training(Workload):
     name = "training"
     description = "MLP training steps (forward, loss, backward, optimizer) on synthetic data"
     unit = "sample"
+    requires = ("torch",)
     # 0 = auto: batch 512 / 64, features 1024 / 256, hidden 4096 / 512 (CUDA / CPU)
     defaults = {
         "batch": 0,

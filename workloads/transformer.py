@@ -45,6 +45,7 @@ class TransformerInference(Workload):
     name = "transformer-inference"
     description = "Small transformer encoder inference on synthetic tokens; unit token"
     unit = "token"
+    requires = ("torch",)
     # 0 = auto: batch 32 / 4, seq_len 256 / 64, d_model 512 / 128, layers 6 / 2 (CUDA / CPU)
     defaults = {
         "batch": 0,

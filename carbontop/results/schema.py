@@ -113,6 +113,8 @@ EMISSIONS_COLUMNS: tuple[Column, ...] = (
     Column("l4t", "", ""),
     Column("torch_version", "", "reported by the workload child"),
     Column("cuda_version", "", "reported by the workload child"),
+    Column("workload_python_version", "", "the Python the workload child ran in "
+           "(--workload-python, else carbontop's); empty for `run -- CMD`"),
 )
 
 # carbontop's columns appended after CodeCarbon's in total_summary.csv.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,7 @@ def test_json_summary_is_complete(two_sessions: tuple) -> None:
     assert s["window_gpu_samples"] > 5
     assert s["units"] > 0 and s["throughput_per_s"] > 0 and s["energy_per_unit_j"] > 0
     assert s["gflop_per_j"] > 0
+    assert s["workload_python_version"] == platform.python_version()  # the child's: carbontop's
     # A few watts to tens of watts over a few seconds: joules, not kilowatt-hours per second.
     assert 1e-7 < s["gpu_energy_kwh"] < 1e-3
     assert s["total_co2_kg"] == pytest.approx(s["total_energy_kwh"]

@@ -30,6 +30,18 @@ def test_file_values_apply(tmp_path: Path) -> None:
     assert s.output_dir == Path("~/x").expanduser()
 
 
+def test_workload_python_from_file_environment_and_command_line(tmp_path: Path) -> None:
+    from_file = settings({}, tmp_path, 'workload_python = "/usr/bin/python3"\n')
+    assert from_file.workload_python == Path("/usr/bin/python3")
+    from_env = settings({}, tmp_path, None, {"CARBONTOP_WORKLOAD_PYTHON": "~/py38/bin/python"})
+    assert from_env.workload_python == Path.home() / "py38" / "bin" / "python"
+    from_cli = settings({"workload_python": Path("/opt/py")}, tmp_path,
+                        'workload_python = "/usr/bin/python3"\n')
+    assert from_cli.workload_python == Path("/opt/py")
+    (tmp_path / "none").mkdir()
+    assert settings({}, tmp_path / "none").workload_python is None
+
+
 def test_broken_config_names_path_and_line(tmp_path: Path) -> None:
     with pytest.raises(BadInput) as err:
         settings({}, tmp_path, 'country = "FRA"\ninterval = = 3\n')

@@ -41,6 +41,22 @@ def fixture_dir(tmp_path: Path) -> Path:
     return out
 
 
+# Columns added to emissions.csv since bb5583e, at its end.
+ADDED_SINCE_FIXTURE = ("workload_python_version",)
+
+
+def todays_dir(tmp_path: Path) -> Path:
+    """The fixture with the columns added since, by hand: what today's carbontop writes."""
+    out = fixture_dir(tmp_path)
+    lines = (out / schema.EMISSIONS).read_text().splitlines(keepends=True)
+    assert len(lines) == 3  # the header and two one-line rows (no quoted line breaks)
+    tail = "".join("," + name for name in ADDED_SINCE_FIXTURE)
+    lines = [lines[0].replace("\n", tail + "\n")] + [
+        line.replace("\n", "," * len(ADDED_SINCE_FIXTURE) + "\n") for line in lines[1:]]
+    (out / schema.EMISSIONS).write_text("".join(lines))
+    return out
+
+
 def insert_after(columns: tuple[Column, ...], after: str, new: str) -> tuple[Column, ...]:
     i = [c.name for c in columns].index(after)
     return columns[: i + 1] + (Column(new, "", "added by a later version"),) + columns[i + 1:]
@@ -50,8 +66,7 @@ def insert_after(columns: tuple[Column, ...], after: str, new: str) -> tuple[Col
 def grown_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     """The next carbontop: one column more in each file (two in the middle, one at the end)."""
     monkeypatch.setattr(schema, "EMISSIONS_COLUMNS",
-                        insert_after(schema.EMISSIONS_COLUMNS, "workload",
-                                     "workload_python_version"))
+                        insert_after(schema.EMISSIONS_COLUMNS, "workload", "workload_env"))
     monkeypatch.setattr(schema, "GPU_LOG_COLUMNS",
                         schema.GPU_LOG_COLUMNS + (Column("phase_detail", "", "sub-phase"),))
     monkeypatch.setattr(schema, "TOTAL_SUMMARY_EXTRA",
@@ -71,7 +86,7 @@ def report_json(directory: Path, capsys: pytest.CaptureFixture[str]) -> list[dic
 
 
 def test_todays_files_are_appended_to_as_they_are(tmp_path: Path) -> None:
-    out = fixture_dir(tmp_path)
+    out = todays_dir(tmp_path)
     before = {p.name: p.read_bytes() for p in out.glob("*.csv")}
     inode = os.stat(out / schema.EMISSIONS).st_ino
     store = ResultStore(out, notify=lambda m: None)
@@ -97,7 +112,7 @@ def test_an_earlier_carbontops_files_are_upgraded_in_place(
                            "phase_detail": "epoch 1"}])
     store.emissions.append([{"run_id": "r3", "status": "finished", "workload": "w",
                              "start_time": "2026-12-02T04:00:00+00:00", "total_energy_kwh": 1e-6,
-                             "workload_python_version": "3.12.1"}])
+                             "workload_env": "conda", "workload_python_version": "3.8.18"}])
     store.total_summary.append([{"run_id": "r3", "status": "finished", "sub_phase": "x"}])
 
     # gpu_log.csv: the column added at the end. Byte for byte: every old line, then one comma.
@@ -109,16 +124,19 @@ def test_an_earlier_carbontops_files_are_upgraded_in_place(
     assert gpu_text[len(expected):] == ("2026-12-02T04:00:00+00:00,,,,r3,,,,,,,,,,epoch 1\n")
     assert len(old_lines) == 11  # header and 10 samples, all kept
 
-    # emissions.csv: the new column after `workload` (the 12th column); every old cell kept.
+    # emissions.csv: the new column after `workload` (the 12th column), and those added since
+    # the fixture at the end; every old cell kept.
     old = parse(original[schema.EMISSIONS])
     new = parse((out / schema.EMISSIONS).read_text())
+    added = list(ADDED_SINCE_FIXTURE)
     assert old[0][11] == "workload"
-    assert new[0] == old[0][:12] + ["workload_python_version"] + old[0][12:]
+    assert new[0] == old[0][:12] + ["workload_env"] + old[0][12:] + added
     assert len(new) == len(old) + 1 == 4
     for old_row, new_row in zip(old[1:], new[1:3], strict=True):
-        assert new_row == old_row[:12] + [""] + old_row[12:]
+        assert new_row == old_row[:12] + [""] + old_row[12:] + [""] * len(added)
     assert new[2][11] == 'command: python -c import time; print("a,b \\"q\\""); time.sleep(1.2)'
-    assert new[3][new[0].index("workload_python_version")] == "3.12.1"
+    assert new[3][new[0].index("workload_env")] == "conda"
+    assert new[3][new[0].index("workload_python_version")] == "3.8.18"
     assert new[3][new[0].index("run_id")] == "r3"
 
     # total_summary.csv: after `status`, which follows CodeCarbon's 38 columns.
