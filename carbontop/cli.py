@@ -273,7 +273,7 @@ def build_engine(settings: Any, cpu_ram: bool = True) -> Any:
 # -- carbontop run -----------------------------------------------------------------------------
 
 def cmd_run(settings: Any, args: argparse.Namespace) -> int:
-    from carbontop.registry import find_workload, parse_params
+    from carbontop.registry import check_builtin_params, find_workload, parse_params
 
     command = args.command_argv
     if command is not None:
@@ -289,6 +289,8 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
             raise BadInput(f"workload '{entry.name}' is broken: {entry.error}")
         name = entry.name
     params = parse_params(args.param)
+    if command is None:
+        check_builtin_params(entry, params)  # a bad param: one line, exit 2, nothing loaded
     if not 1 <= args.repeat <= 1000:
         raise BadInput(f"--repeat must be between 1 and 1000, not {args.repeat}")
     modes = [m.strip() for m in args.power_modes.split(",") if m.strip()] \

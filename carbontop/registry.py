@@ -129,6 +129,25 @@ def _usable(entry: WorkloadEntry) -> WorkloadEntry:
     return entry
 
 
+def check_builtin_params(entry: WorkloadEntry, params: dict[str, str]) -> None:
+    """A built-in's params checked in this process before anything starts: unknown keys, types
+    and the workload's own torch-free checks (``Workload.check_params``). BadInput: one line.
+
+    Built-in modules import torch inside methods only, so importing one here is cheap; a
+    plugin's module is never imported in the monitoring process.
+    """
+    if entry.source != "builtin":
+        return
+    import importlib
+
+    from workloads.base import Workload, resolve_params
+
+    module, _, attr = entry.target.partition(":")
+    cls = getattr(importlib.import_module(module), attr, None)
+    if isinstance(cls, type) and issubclass(cls, Workload):
+        cls.check_params(resolve_params(cls, params))
+
+
 def parse_params(items: list[str]) -> dict[str, str]:
     """``["size=1024", "device=cpu"]`` -> ``{"size": "1024", "device": "cpu"}``."""
     params: dict[str, str] = {}

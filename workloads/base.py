@@ -102,6 +102,11 @@ class Workload:
     def bool_param(self, key: str) -> bool:
         return bool(self.params[key])
 
+    @classmethod
+    def check_params(cls, params: Mapping[str, object]) -> None:
+        """Checks the resolved ``params`` without torch, before anything starts (BadInput: one
+        line, exit 2). ``carbontop run`` calls it for built-ins; the default checks nothing."""
+
     def setup(self) -> None:
         """Loading phase: build the network, allocate inputs."""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 MODES = ("generate", "prefill", "decode")
+PRESET = "preset"  # a size param's default: the preset's value
 TTFT_KEPT = 1024  # the median time to first token is taken over the last this many requests
 
 
@@ -84,10 +86,19 @@ def resolve_shape(params: dict[str, object]) -> Shape:
     base = PRESETS[preset]
     sizes: dict[str, int] = {}
     for key in _SIZE_KEYS:
-        value = int(str(params.get(key, 0)))
-        if value < 0:
-            raise BadInput(f"{key}={value} must be positive (0 = the preset's value)")
-        sizes[key] = value or getattr(base, key)
+        text = str(params.get(key, PRESET)).strip().lower()
+        if text in ("", PRESET):
+            sizes[key] = getattr(base, key)
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            raise BadInput(f"{key}={text!r} must be a whole number, e.g. {key}="
+                           f"{getattr(base, key)}") from None
+        if value < 1:
+            raise BadInput(f"{key}={value} must be at least 1 (the {preset} preset has "
+                           f"{key}={getattr(base, key)})")
+        sizes[key] = value
     shape = Shape(**sizes)
     if shape.d_model % shape.heads:
         raise BadInput(f"heads={shape.heads} does not divide d_model={shape.d_model}: pick heads "
@@ -187,22 +198,27 @@ class LlmGenerate(Workload):
     name = "llm-generate"
     description = "Decoder-only LM generation with a KV cache (random weights); unit token"
     unit = "token"
-    # 0 = the preset's value
+    # the sizes default to the preset's ("preset", literal: carbontop list reads them); a number
+    # replaces it
     defaults = {
         "preset": "small",
         "mode": "generate",
-        "layers": 0,
-        "d_model": 0,
-        "heads": 0,
-        "vocab": 0,
-        "context": 0,
-        "prompt_tokens": 0,
-        "new_tokens": 0,
-        "batch": 0,
+        "layers": "preset",
+        "d_model": "preset",
+        "heads": "preset",
+        "vocab": "preset",
+        "context": "preset",
+        "prompt_tokens": "preset",
+        "new_tokens": "preset",
+        "batch": "preset",
         "decode_kv": 0,
         "dtype": "auto",
         "device": "auto",
     }
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, object]) -> None:
+        check_params(dict(params))
 
     def setup(self) -> None:
         import torch
