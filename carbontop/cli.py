@@ -251,7 +251,7 @@ def _codecarbon_cpu_mode() -> str:
 # -- carbontop run -----------------------------------------------------------------------------
 
 def cmd_run(settings: Any, args: argparse.Namespace) -> int:
-    from carbontop.registry import find_workload, parse_params
+    from carbontop.registry import check_builtin_params, find_workload, parse_params
 
     command = args.command_argv
     if command is not None:
@@ -274,6 +274,8 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
                                             entry.requires, modules)
             log.info("workload child in %s (Python %s)", settings.workload_python, version)
     params = parse_params(args.param)
+    if command is None:
+        check_builtin_params(entry, params)  # a bad param: one line, exit 2, nothing loaded
     if not 1 <= args.repeat <= 1000:
         raise BadInput(f"--repeat must be between 1 and 1000, not {args.repeat}")
     modes = [m.strip() for m in args.power_modes.split(",") if m.strip()] \

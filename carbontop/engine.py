@@ -35,6 +35,7 @@ from carbontop.model import (
 )
 from carbontop.results.store import ResultStore
 from carbontop.sources.base import PowerSource, SourceEvent
+from carbontop.subphases import SubphaseMeter, SubphaseReport
 from carbontop.summary import Baseline, Efficiency, SessionSummary
 from carbontop.units import J_PER_KWH
 
@@ -86,6 +87,7 @@ class SessionView:
     efficiency: Efficiency
     status: FinalStatus | None = None
     failure_reason: str | None = None
+    subphases: SubphaseReport | None = None  # prefill, decode... so far (units include open ones)
 
     @property
     def progress(self) -> float | None:
@@ -126,6 +128,7 @@ class _Session:
     duration_s: float
     whole: WindowMeter
     window: WindowMeter | None = None
+    subphases: SubphaseMeter | None = None  # the measured window's sub-phases
     phase: Phase = Phase.LOADING
     measuring_started_s: float | None = None  # session clock
     units: float | None = None
@@ -416,11 +419,15 @@ class Engine:
                     if meter is not None and meter.is_open:
                         meter.close(now, now_unix)
                         self._closing.append(meter)
+                if session.subphases is not None:
+                    session.subphases.close(now)
                 session.phase = Phase.DONE
                 self._idle = self._new_idle_meter()
                 self._set_sim_phase(None)
             self._finish_windows([m for m in (session.whole, session.window) if m is not None])
             with self._lock:
+                if session.subphases is not None:
+                    session.subphases.finish()
                 summary = self._summary(session, status, now)
                 session.summary = summary
                 self._last_summary = summary
@@ -439,6 +446,8 @@ class Engine:
         eff = Efficiency.compute(session.units, session.unit, session.flops, window,
                                  sample_period_s=self.info.interval_s)
         cc = self.cpu_ram
+        subphases = (session.subphases.report(window, final=True)
+                     if session.subphases is not None else None)
         return SessionSummary(
             run_id=session.run_id, status=status, workload=session.workload,
             params=_resolved_params(session.params, session.child_info),
@@ -449,7 +458,7 @@ class Engine:
             child_info={k: str(v) for k, v in session.child_info.items()},
             hardware=_hardware(cc), baseline=session.baseline,
             experiment_id=session.experiment_id, trial=session.trial,
-            board=self._board_columns(session),
+            board=self._board_columns(session), subphases=subphases,
         )
 
     def _board_state(self) -> Any:
@@ -558,15 +567,21 @@ class Engine:
         with self._lock:
             if event.kind == "phase" and event.phase is not None:
                 self._enter_phase(session, event.phase, event.t_s)
+            elif event.kind == "subphase":
+                self._subphase_edge(session, event)
             elif event.kind == "units":
                 if session.phase is Phase.MEASURING:
                     session.units, session.flops = event.units, event.flops
+                    if session.subphases is not None and event.subphase_units:
+                        session.subphases.set_units(event.subphase_units)
                 session.unit = event.unit or session.unit
             elif event.kind == "done":
                 # Sent after the last synchronize and before teardown: the window's end edge.
                 if session.phase is Phase.MEASURING:
                     if event.units is not None:
                         session.units, session.flops = event.units, event.flops
+                    if session.subphases is not None and event.subphase_units:
+                        session.subphases.set_units(event.subphase_units)
                     self._enter_phase(session, Phase.DONE, event.t_s)
                 session.unit = event.unit or session.unit
             elif event.kind == "info":
@@ -575,6 +590,17 @@ class Engine:
                 session.failure_reason = event.message
         if event.kind != "units":  # units come 4 times a second; the ticker saves them
             self.store.update_journal(session.run_id, self._journal_progress(session))
+
+    def _subphase_edge(self, session: _Session, event: ProgressEvent) -> None:
+        """A sub-phase edge at the event's stamp, inside the measured window only."""
+        meter, window = session.subphases, session.window
+        if session.phase is not Phase.MEASURING or meter is None or window is None:
+            return
+        now_s = self.monotonic()
+        edge = now_s if event.t_s is None else min(now_s, max(event.t_s, window.start_s))
+        meter.unit = event.unit or session.unit
+        meter.edge(event.subphase, edge, event.subphase_units)
+        meter.settle(now_s)
 
     def _enter_phase(self, session: _Session, phase: Phase, t_s: float | None) -> None:
         """Moves the session to ``phase`` at ``t_s``: the child's own stamp of the edge on the
@@ -586,6 +612,8 @@ class Engine:
         if leaving_window and session.window is not None and session.window.is_open:
             session.window.close(edge, edge_unix)
             self._closing.append(session.window)
+            if session.subphases is not None:
+                session.subphases.close(edge)
             session.board_end = self._board_state()
         restart = phase is Phase.MEASURING and session.phase is Phase.MEASURING
         if (phase in (Phase.LOADING, Phase.WARMUP) or restart) and session.window is not None:
@@ -595,10 +623,12 @@ class Engine:
             if session.window in self._closing:
                 self._closing.remove(session.window)
             session.window = None
+            session.subphases = None
             session.measuring_started_s = None
             session.units = session.flops = None
         if phase is Phase.MEASURING and session.window is None:
             session.window = WindowMeter(self.traces, edge, edge_unix)
+            session.subphases = SubphaseMeter(self.traces, edge)
             session.measuring_started_s = edge
             session.units = 0.0
             session.board_start = self._board_state()
@@ -653,7 +683,9 @@ class Engine:
             whole=session.whole.totals(now, now_unix), window=window,
             efficiency=Efficiency.compute(session.units, session.unit, session.flops, window,
                                           sample_period_s=self.info.interval_s),
-            failure_reason=session.failure_reason)
+            failure_reason=session.failure_reason,
+            subphases=(session.subphases.report(window, final=False)
+                       if session.subphases is not None else None))
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -666,6 +698,8 @@ class Engine:
                        if m is not None and not m.finished]
         for meter in meters:
             meter.settle()
+        if session is not None and session.subphases is not None:
+            session.subphases.settle(self.monotonic())
 
     def _unix_at(self, t_s: float) -> float:
         """A wall-clock label for an instant on the session clock (no wall time subtracted)."""
@@ -711,7 +745,8 @@ class Engine:
 
 
 _CHILD_BOOKKEEPING = frozenset({"workload", "target", "unit", "pid", "python", "command_pid",
-                                "duration_s", "memory_limit_bytes", "t_monotonic_s"})
+                                "duration_s", "memory_limit_bytes", "t_monotonic_s",
+                                "requests", "ttft_median_s"})
 
 
 def _resolved_params(given: dict[str, Any], child_info: dict[str, str]) -> dict[str, Any]:

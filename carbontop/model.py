@@ -137,7 +137,7 @@ class FinalStatus(str, Enum):
 class ProgressEvent:
     """What a workload child reports to the monitor (one JSON line each)."""
 
-    kind: str  # "phase", "units", "info", "error", "done"
+    kind: str  # "phase", "subphase", "units", "info", "error", "done"
     t_unix_s: float
     phase: Phase | None = None
     units: float | None = None  # cumulative units of work done in the current phase
@@ -147,3 +147,7 @@ class ProgressEvent:
     info: dict[str, str] = field(default_factory=dict)
     # When it happened on the session clock, stamped by the writer; None: when it was read.
     t_s: float | None = None
+    # A "subphase" event's sub-phase (None: the window's "other" time from here on).
+    subphase: str | None = None
+    # Cumulative units per sub-phase of the measuring phase so far (units, subphase, done).
+    subphase_units: dict[str, float] = field(default_factory=dict)

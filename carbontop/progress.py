@@ -13,10 +13,21 @@ its steady state reports its phases and units::
         train_step(batch)
         progress.units(len(batch), "sample")
 
+Inside the measured window, a program can mark sub-phases, whose energy and units are reported
+apart (an LLM's prefill and decode); the time outside every sub-phase is "other"::
+
+    progress.subphase("prefill")
+    first = model.prefill(prompt)
+    progress.units(batch, "token")    # counted in the current sub-phase (and the phase)
+    progress.subphase("decode")
+    ...
+    progress.subphase(None)           # back to "other" (between requests)
+
 Without carbontop (the variable is unset) every call does nothing. The protocol is plain text, so
 any language can speak it: write lines ``carbontop:phase=measure`` or
 ``carbontop:units=32 unit=sample`` to the file descriptor named by ``$CARBONTOP_PROGRESS_FD``.
-Phases: ``loading``, ``warmup``, ``measure``; ``units`` adds to the current phase.
+Phases: ``loading``, ``warmup``, ``measure``; ``units`` adds to the current phase (and sub-phase);
+``carbontop:subphase=prefill`` starts a sub-phase, ``carbontop:subphase=other`` ends it.
 
 A line may carry the moment it describes: ``t=SECONDS`` on ``CLOCK_MONOTONIC`` (the session clock,
 :mod:`carbontop.clock`; C's ``clock_gettime(CLOCK_MONOTONIC)``, Python's ``time.monotonic()``),
@@ -45,6 +56,11 @@ PHASE_KEY = "phase"
 UNITS_KEY = "units"
 UNIT_KEY = "unit"
 STAMP_KEY = "t"
+SUBPHASE_KEY = "subphase"
+OTHER_SUBPHASE = "other"
+"""The sub-phase name that ends the current sub-phase: the window's time outside every one."""
+SUBPHASE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-.")
+SUBPHASE_MAX_LEN = 32
 
 PHASES = {
     "loading": "loading",
@@ -66,6 +82,7 @@ class ProgressLine(NamedTuple):
     units: Optional[float] = None
     unit: Optional[str] = None
     t_s: Optional[float] = None
+    subphase: Optional[str] = None  # a sub-phase name, or "other" (none)
 
 
 def encode_line(
@@ -73,6 +90,7 @@ def encode_line(
     units: Optional[float] = None,
     unit: Optional[str] = None,
     t_s: Optional[float] = None,
+    subphase: Optional[str] = None,
 ) -> str:
     """``carbontop:phase=measure t=12.000000`` or ``carbontop:units=32 unit=sample t=...``.
 
@@ -81,6 +99,8 @@ def encode_line(
     fields = []
     if phase is not None:
         fields.append(f"{PHASE_KEY}={phase}")
+    if subphase is not None:
+        fields.append(f"{SUBPHASE_KEY}={subphase}")
     if units is not None:
         fields.append(f"{UNITS_KEY}={units:g}")
         if unit:
@@ -107,11 +127,25 @@ def parse_line(text: str) -> Optional[ProgressLine]:
             names = ", ".join(name for name in PHASES if "-" not in name and name != "measuring")
             raise ValueError(f"unknown phase {fields[PHASE_KEY]!r}: use one of {names}")
     units = _number(fields, UNITS_KEY) if UNITS_KEY in fields else None
-    if phase is None and units is None:
-        raise ValueError(f"a progress line needs {PHASE_KEY}= or {UNITS_KEY}=")
+    subphase = subphase_name(fields[SUBPHASE_KEY]) if SUBPHASE_KEY in fields else None
+    if phase is None and units is None and subphase is None:
+        raise ValueError(f"a progress line needs {PHASE_KEY}=, {SUBPHASE_KEY}= or {UNITS_KEY}=")
     t_s = _number(fields, STAMP_KEY) if STAMP_KEY in fields else None
     unit = fields.get(UNIT_KEY) or None
-    return ProgressLine(phase=phase, units=units, unit=unit, t_s=t_s)
+    return ProgressLine(phase=phase, units=units, unit=unit, t_s=t_s, subphase=subphase)
+
+
+def subphase_name(text: Optional[str]) -> str:
+    """A sub-phase name as the protocol carries it (lower case); None or "" is "other".
+
+    Raises ValueError for a name with other characters than letters, digits, ``_ - .`` or
+    longer than 32 characters.
+    """
+    name = (text or OTHER_SUBPHASE).strip().lower()
+    if not name or len(name) > SUBPHASE_MAX_LEN or not set(name) <= SUBPHASE_CHARS:
+        raise ValueError(f"sub-phase {text!r} is not a name: use up to {SUBPHASE_MAX_LEN} "
+                         "letters, digits, '_', '-' or '.' (e.g. prefill, decode)")
+    return name
 
 
 def _number(fields: dict, key: str) -> float:
@@ -139,5 +173,12 @@ def phase(name: str) -> None:
 
 
 def units(amount: float, unit: Optional[str] = None) -> None:
-    """Adds ``amount`` units of work (images, tokens, samples...) to the current phase."""
+    """Adds ``amount`` units of work (images, tokens, samples...) to the current phase, and to
+    the current sub-phase when one is open."""
     _write(encode_line(units=amount, unit=unit, t_s=session_time_s()))
+
+
+def subphase(name: Optional[str]) -> None:
+    """Sub-phase ``name`` (``prefill``, ``decode``...) starts now, inside the measured window;
+    None (or ``"other"``) ends the current one. The line is stamped."""
+    _write(encode_line(subphase=subphase_name(name), t_s=session_time_s()))

@@ -28,6 +28,32 @@ BASE_CLASS = "Workload"
 
 Source = Literal["builtin", "plugin", "file"]
 
+BUILTIN_WORKLOADS: dict[str, str] = {
+    "gpu-stress": "workloads.stress:GpuStress",
+    "cpu-stress": "workloads.stress:CpuStress",
+    "ram-stress": "workloads.stress:RamStress",
+    "stress-all": "workloads.stress:StressAll",
+    "matmul": "workloads.matmul:Matmul",
+    "cnn-inference": "workloads.cnn:CnnInference",
+    "transformer-inference": "workloads.transformer:TransformerInference",
+    "llm-generate": "workloads.llm:LlmGenerate",
+    "training": "workloads.training:Training",
+    "idle": "workloads.idle:Idle",
+}
+"""The built-ins, as pyproject.toml's entry points list them (a test keeps the two equal). An
+editable install made before a built-in was added lacks its entry point until ``pip install -e .``
+runs again; this table lists it meanwhile."""
+
+
+def workload_entry_points() -> list[EntryPoint]:
+    """The installed entry points of group ``carbontop.workloads``, plus any built-in the
+    installed metadata does not list yet."""
+    found = list(entry_points(group=GROUP))
+    named = {ep.name for ep in found}
+    found += [EntryPoint(name, target, GROUP) for name, target in BUILTIN_WORKLOADS.items()
+              if name not in named]
+    return found
+
 
 @dataclass(frozen=True)
 class WorkloadEntry:
@@ -73,7 +99,7 @@ class _ClassFacts:
 def list_workloads(workload_file: Path | None = None) -> list[WorkloadEntry]:
     """Entry-point workloads (built-ins first, then plugins, by name), then those of the file."""
     entries = sorted(
-        (_entry_from_entry_point(ep) for ep in entry_points(group=GROUP)),
+        (_entry_from_entry_point(ep) for ep in workload_entry_points()),
         key=lambda entry: (entry.source != "builtin", entry.name),
     )
     if workload_file is not None:
@@ -104,6 +130,25 @@ def _usable(entry: WorkloadEntry) -> WorkloadEntry:
     if entry.error is not None:
         raise BadInput(f"workload {entry.name!r} ({entry.target}) is broken: {entry.error}")
     return entry
+
+
+def check_builtin_params(entry: WorkloadEntry, params: dict[str, str]) -> None:
+    """A built-in's params checked in this process before anything starts: unknown keys, types
+    and the workload's own torch-free checks (``Workload.check_params``). BadInput: one line.
+
+    Built-in modules import torch inside methods only, so importing one here is cheap; a
+    plugin's module is never imported in the monitoring process.
+    """
+    if entry.source != "builtin":
+        return
+    import importlib
+
+    from workloads.base import Workload, resolve_params
+
+    module, _, attr = entry.target.partition(":")
+    cls = getattr(importlib.import_module(module), attr, None)
+    if isinstance(cls, type) and issubclass(cls, Workload):
+        cls.check_params(resolve_params(cls, params))
 
 
 def parse_params(items: list[str]) -> dict[str, str]:

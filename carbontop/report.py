@@ -53,6 +53,17 @@ class SessionRow:
     experiment_id: str | None  # shared by the trials of one --repeat (newer files only)
     trial: str | None
     file: str  # the CSV file it came from (name only)
+    # Newer files only (None in older ones): the Jetson power mode, the GPU figure per unit,
+    # the sub-phases named prefill and decode (J/unit on total_basis, units/s), TTFT.
+    power_mode: str | None = None
+    gpu_energy_per_unit_j: float | None = None
+    prefill_energy_per_unit_j: float | None = None
+    decode_energy_per_unit_j: float | None = None
+    prefill_units_per_s: float | None = None
+    decode_units_per_s: float | None = None
+    other_energy_j: float | None = None
+    ttft_median_s: float | None = None
+    subphase_note: str | None = None
 
     @property
     def start(self) -> datetime | None:
@@ -70,6 +81,14 @@ SORT_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "j_per_unit": ("energy_per_unit_j", ("j/unit", "per_unit", "energy_per_unit_j", "jpu")),
     "status": ("status", ()),
     "end": ("end_time", ("end_time",)),
+    "gpu_j_per_unit": ("gpu_energy_per_unit_j", ("gpu_energy_per_unit_j",
+                                                 "window_gpu_energy_per_unit_j")),
+    "prefill": ("prefill_energy_per_unit_j", ("prefill_energy_per_unit_j", "prefill_j")),
+    "decode": ("decode_energy_per_unit_j", ("decode_energy_per_unit_j", "decode_j")),
+    "prefill_rate": ("prefill_units_per_s", ("prefill_units_per_s",)),
+    "decode_rate": ("decode_units_per_s", ("decode_units_per_s",)),
+    "ttft": ("ttft_median_s", ("ttft_median_s",)),
+    "power_mode": ("power_mode", ("mode",)),
 }
 DEFAULT_SORT = "start"
 
@@ -192,7 +211,16 @@ def _session_row(row: dict[str, str], filename: str) -> SessionRow | None:
         gpu_name=_text(row.get("gpu_name")) or None,
         total_basis=_text(row.get("total_basis")) or None,
         experiment_id=_text(row.get("experiment_id")) or None,
-        trial=_text(row.get("trial")) or None, file=filename)
+        trial=_text(row.get("trial")) or None, file=filename,
+        power_mode=_text(row.get("power_mode")) or None,
+        gpu_energy_per_unit_j=_number(row.get("window_gpu_energy_per_unit_j")),
+        prefill_energy_per_unit_j=_number(row.get("prefill_energy_per_unit_j")),
+        decode_energy_per_unit_j=_number(row.get("decode_energy_per_unit_j")),
+        prefill_units_per_s=_number(row.get("prefill_units_per_s")),
+        decode_units_per_s=_number(row.get("decode_units_per_s")),
+        other_energy_j=_number(row.get("other_energy_j")),
+        ttft_median_s=_number(row.get("ttft_median_s")),
+        subphase_note=_text(row.get("subphase_note")) or None)
 
 
 def _text(value: str | None) -> str:
@@ -312,7 +340,46 @@ def render_table(rows: Sequence[SessionRow], sort: str = DEFAULT_SORT,
     lines.append(f"{len(ordered)} session{'s' if len(ordered) != 1 else ''}: "
                  f"{human_energy(sum(energies) if energies else None)}, "
                  f"{human_co2(sum(co2) if co2 else None)} CO2e")
+    lines += _detail_lines(ordered, sep="  ")
     return "\n".join(line[:width] for line in lines)
+
+
+_DETAIL_HEADERS = ("workload", "mode/trial", "prefill J/u", "decode J/u", "prefill u/s",
+                   "decode u/s", "TTFT")
+
+
+def _detail_lines(rows: Sequence[SessionRow], sep: str) -> list[str]:
+    """A second table for the sessions with a power mode, a trial or sub-phases: each session's
+    mode and trial, and its prefill and decode figures (J per unit on total_basis, units/s)."""
+    shown = [r for r in rows if r.power_mode or r.trial or r.prefill_units_per_s is not None
+             or r.decode_units_per_s is not None]
+    if not shown:
+        return []
+
+    def cells(r: SessionRow) -> list[str]:
+        label = " ".join(x for x in (r.power_mode, r.trial) if x) or "-"
+        ttft = "n/a" if r.ttft_median_s is None else human_duration_ms(r.ttft_median_s)
+        return [r.workload, label, human_joules(r.prefill_energy_per_unit_j),
+                human_joules(r.decode_energy_per_unit_j),
+                human_throughput(r.prefill_units_per_s, r.unit),
+                human_throughput(r.decode_units_per_s, r.unit), ttft]
+
+    table = [list(_DETAIL_HEADERS), *(cells(r) for r in shown)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(_DETAIL_HEADERS))]
+    widths[0] = max(4, min(widths[0], WIDTH - sum(widths[1:]) - len(sep) * 6))
+    out = [""]
+    for row in table:
+        cells_ = [_fit(row[0], widths[0]), *row[1:]]
+        out.append(sep.join(c.ljust(w) if i < 2 else c.rjust(w)
+                            for i, (c, w) in enumerate(zip(cells_, widths, strict=True))).rstrip())
+    out.insert(2, sep.join("-" * w for w in widths))
+    notes = {r.subphase_note for r in shown if r.subphase_note}
+    out += [f"n/a: {note}" for note in sorted(notes)][:3]
+    return out
+
+
+def human_duration_ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
 def _fit(text: str, width: int) -> str:

@@ -61,6 +61,9 @@ def parse_event(line: bytes | str) -> ProgressEvent | None:
             message=str(data.get("message") or ""),
             info={str(key): str(value) for key, value in dict(info).items()},
             t_s=_opt_float(data.get("t_s")),
+            subphase=str(data["subphase"]) if data.get("subphase") is not None else None,
+            subphase_units={str(key): float(value)
+                            for key, value in dict(data.get("subphase_units") or {}).items()},
         )
     except (ValueError, TypeError) as exc:
         log.warning("ignoring a bad event line from the workload (%s): %.200r", exc, line)

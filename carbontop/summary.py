@@ -12,6 +12,7 @@ from carbontop import __version__, boards
 from carbontop.carbon import CarbonIntensity
 from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, SourceInfo
+from carbontop.subphases import SubphaseReport
 from carbontop.units import J_PER_KWH
 
 
@@ -108,6 +109,7 @@ class SessionSummary:
     experiment_id: str | None = None  # shared by the trials of one --repeat
     trial: str | None = None  # "2/5"
     board: dict[str, object] = field(default_factory=dict)  # board_state.BOARD_STATE_COLUMNS
+    subphases: SubphaseReport | None = None  # the window's sub-phases (prefill, decode...)
 
     def __post_init__(self) -> None:
         # The source's sample period decides whether the window could be measured at all. The
@@ -170,6 +172,10 @@ class SessionSummary:
             "net_co2_kg": self.co2_kg(self.baseline.net_kwh(win)) if self.baseline else None,
             "idle_power_w": self.baseline.idle_w if self.baseline else None,
             "net_energy_per_unit_j": self._net_per_unit(),
+            "window_gpu_energy_per_unit_j": self._gpu_per_unit(),
+            **self.subphase_columns(),
+            "requests": _number(self.child_info.get("requests")),
+            "ttft_median_s": _number(self.child_info.get("ttft_median_s")),
             "experiment_id": self.experiment_id,
             "trial": self.trial,
             "carbon_intensity_g_per_kwh": self.intensity.g_per_kwh,
@@ -259,6 +265,38 @@ class SessionSummary:
             "carbon_intensity_origin": self.intensity.origin,
         }
 
+    def _gpu_per_unit(self) -> float | None:
+        """The window's GPU energy per unit (the total's is energy_per_unit_j)."""
+        win, e = self.window, self.efficiency
+        if win is None or win.gpu_kwh is None or not e.units or e.too_short:
+            return None
+        return win.gpu_kwh * J_PER_KWH / e.units
+
+    def subphase_columns(self) -> dict[str, object]:
+        """The flat columns of the sub-phases named ``prefill`` and ``decode`` and of "other"; every
+        sub-phase, whatever its name, is in the ``subphases`` JSON column."""
+        report = self.subphases
+        out: dict[str, object] = {}
+        for name in SUBPHASE_COLUMNS_FOR:
+            p = report.get(name) if report else None
+            out.update({
+                f"{name}_energy_j": p.energy_j if p else None,
+                f"{name}_gpu_energy_j": p.gpu_energy_j if p else None,
+                f"{name}_units": p.units if p else None,
+                f"{name}_energy_per_unit_j": p.energy_per_unit_j if p else None,
+                f"{name}_gpu_energy_per_unit_j": p.gpu_energy_per_unit_j if p else None,
+                f"{name}_units_per_s": p.units_per_s if p else None,
+                f"{name}_samples": p.samples if p else None,
+                f"{name}_method": p.method if p else None,
+            })
+        other = report.other if report else None
+        out["other_energy_j"] = other.energy_j if other else None
+        out["other_duration_s"] = round(other.duration_s, 6) if other else None
+        out["subphase_note"] = report.note if report and report.note else None
+        out["subphases"] = json.dumps(report.to_json()["phases"], sort_keys=True) \
+            if report else None
+        return out
+
     def _net_per_unit(self) -> float | None:
         if self.baseline is None or not self.efficiency.units or self.efficiency.too_short:
             return None
@@ -280,7 +318,20 @@ class SessionSummary:
         row["window_end_s"] = self.window.end_s if self.window else None
         row["sample_interval_s"] = self.source.interval_s  # the pace the source kept
         row["sample_pace_note"] = self.source.pace_note or None
+        row["subphases"] = self.subphases.to_json() if self.subphases else None
         return row
+
+
+SUBPHASE_COLUMNS_FOR = ("prefill", "decode")
+"""Sub-phases with their own emissions.csv columns (llm-generate's, and any program's of the same
+names)."""
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def _board_basis_text(s: SourceInfo) -> str | None:

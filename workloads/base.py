@@ -49,6 +49,29 @@ class Step:
     last: bool = False  # True: the workload has no more work; the measured window ends here
 
 
+class Progress:
+    """What a workload tells carbontop beyond its steps: sub-phases of the measured window and the
+    units done in each, the calls a user's program makes through :mod:`carbontop.progress`.
+
+    This default does nothing (a workload run outside carbontop); the workload child replaces it.
+    """
+
+    @property
+    def window_start_s(self) -> float | None:
+        """Where the measured window started on the session clock; None outside it."""
+        return None
+
+    def subphase(self, name: str | None, t_s: float | None = None) -> None:
+        """Sub-phase ``name`` starts at ``t_s`` on the session clock (default: now); None or
+        ``"other"`` ends the current one. Valid only inside the measured window."""
+
+    def units(self, amount: float) -> None:
+        """Adds ``amount`` units to the current phase and to the current sub-phase."""
+
+    def results(self, figures: dict[str, str]) -> None:
+        """Figures known as the work goes (e.g. the median time to first token)."""
+
+
 class Workload:
     """Subclass this; override ``setup``, ``step`` and, if needed, ``teardown`` and ``info``.
 
@@ -70,6 +93,7 @@ class Workload:
         warmup = self.params.pop("warmup_s")
         self.warmup_s = max(0.0, warmup if isinstance(warmup, float) else 0.0)
         self.device: torch.device | None = None  # set by torch workloads; synchronize() uses it
+        self.progress: Progress = Progress()  # the workload child puts its own here
 
     def int_param(self, key: str) -> int:
         return int(str(self.params[key]))
@@ -82,6 +106,11 @@ class Workload:
 
     def bool_param(self, key: str) -> bool:
         return bool(self.params[key])
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, object]) -> None:
+        """Checks the resolved ``params`` without torch, before anything starts (BadInput: one
+        line, exit 2). ``carbontop run`` calls it for built-ins; the default checks nothing."""
 
     def setup(self) -> None:
         """Loading phase: build the network, allocate inputs."""

@@ -51,8 +51,8 @@ from typing import Any, TypeVar
 from carbontop.clock import session_time_s
 from carbontop.errors import BadInput, CarbontopError
 from carbontop.model import Phase, ProgressEvent
-from carbontop.progress import PROGRESS_FD_ENV, parse_line
-from workloads.base import Step, Workload
+from carbontop.progress import OTHER_SUBPHASE, PROGRESS_FD_ENV, parse_line, subphase_name
+from workloads.base import Progress, Step, Workload
 
 log = logging.getLogger("workloads.child")
 
@@ -127,6 +127,8 @@ class EventWriter:
         message: str = "",
         info: dict[str, str] | None = None,
         t_s: float | None = None,
+        subphase: str | None = None,
+        subphase_units: dict[str, float] | None = None,
     ) -> None:
         """Write one event; ``t_s`` is when it happened on the session clock (default: now).
 
@@ -149,6 +151,8 @@ class EventWriter:
             flops=flops,
             message=message,
             info=dict(info or {}),
+            subphase=subphase,
+            subphase_units=dict(subphase_units or {}),
         )
         self.write(encode_event(event))
 
@@ -359,6 +363,10 @@ class Runner:
         # the measured window's end on the session clock: the "done" event's stamp
         self.window_end_s: float | None = None
         self.workload: Workload | None = None
+        # the measuring phase's sub-phases: the open one, and units per sub-phase (cumulative)
+        self.subphase: str | None = None
+        self.subphase_units: dict[str, float] = {}
+        self._warned_subphase = False
 
     def check(self) -> None:
         self.signals.check()
@@ -373,13 +381,41 @@ class Runner:
         self.units = 0.0
         self.flops = None
         self.phase_start = start
+        self.subphase = None
+        self.subphase_units = {}
         self.events.emit(
             "phase", phase=phase, t_s=start, info={"t_monotonic_s": f"{start:.6f}"}
         )
 
     def report_units(self, t_s: float | None = None) -> None:
         """The current phase's units so far, as of ``t_s`` (default: now)."""
-        self.events.emit("units", phase=self.phase, units=self.units, flops=self.flops, t_s=t_s)
+        self.events.emit("units", phase=self.phase, units=self.units, flops=self.flops, t_s=t_s,
+                         subphase_units=self.subphase_units)
+
+    def add_units(self, amount: float) -> None:
+        """Units of work done: to the current phase, and to the current sub-phase if one is open."""
+        self.units += amount
+        if self.subphase is not None:
+            self.subphase_units[self.subphase] = self.subphase_units.get(self.subphase, 0.0) \
+                + amount
+
+    def enter_subphase(self, name: str | None, t_s: float | None = None) -> None:
+        """Sub-phase ``name`` (None: none, the window's "other") starts at ``t_s`` (default: now),
+        never before the measuring phase's start nor after now. Outside the measured window it is
+        ignored, with one warning in the log."""
+        if self.phase is not Phase.MEASURING:
+            if not self._warned_subphase:
+                self._warned_subphase = True
+                log.warning("sub-phase %r outside the measured window: ignored (sub-phases "
+                            "split the measured window only)", name)
+            return
+        now = session_time_s()
+        at_s = now if t_s is None else min(now, max(t_s, self.phase_start))
+        self.subphase = None if name in (None, OTHER_SUBPHASE) else name
+        if self.subphase is not None:
+            self.subphase_units.setdefault(self.subphase, 0.0)
+        self.events.emit("subphase", phase=self.phase, units=self.units, flops=self.flops,
+                         t_s=at_s, subphase=self.subphase, subphase_units=self.subphase_units)
 
     def close_window(self, end_s: float) -> None:
         """The measuring phase ends at ``end_s``: report its units there and keep its totals."""
@@ -400,6 +436,7 @@ class Runner:
         )
         self.events.unit = cls.unit
         workload = self.signals.call(lambda: cls(params))
+        workload.progress = RunnerProgress(self)
         self.workload = workload
         self.signals.call(workload.setup)
         info = {
@@ -415,6 +452,7 @@ class Runner:
         if args.memory_limit_bytes:
             info["memory_limit_bytes"] = str(args.memory_limit_bytes)
         self.events.emit("info", info=info)
+        self.events.unit = info.get("unit") or cls.unit  # a workload's mode may name its unit
         log.info("running %s (%s): %s", info["workload"], target, info)
 
         self.signals.call(workload.synchronize)
@@ -521,7 +559,8 @@ class Runner:
         while first or seconds is None or session_time_s() - start < seconds:
             first = False
             step: Step = self.signals.call(workload.step)  # raises Terminated on SIGTERM
-            self.units += step.units
+            if step.units:
+                self.add_units(step.units)
             if step.flops is not None:
                 self.flops = (self.flops or 0.0) + step.flops
             if step.last:
@@ -551,6 +590,29 @@ def _exit_fd(pid: int) -> int | None:
         return int(pidfd_open(pid))
     except OSError:
         return None
+
+
+class RunnerProgress(Progress):
+    """A workload's :class:`~workloads.base.Progress` inside the child: the calls a user's
+    program makes through :mod:`carbontop.progress`, applied to the runner directly."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    @property
+    def window_start_s(self) -> float | None:
+        runner = self.runner
+        return runner.phase_start if runner.phase is Phase.MEASURING else None
+
+    def subphase(self, name: str | None, t_s: float | None = None) -> None:
+        self.runner.enter_subphase(subphase_name(name), t_s)
+
+    def units(self, amount: float) -> None:
+        self.runner.add_units(amount)
+
+    def results(self, figures: dict[str, str]) -> None:
+        if figures and self.runner.phase is Phase.MEASURING:
+            self.runner.events.emit("info", info=figures)
 
 
 class ProgressReader:
@@ -617,9 +679,12 @@ class ProgressReader:
             runner.report_units(t_s=at_s)
             runner.enter(Phase(line.phase), t_s=at_s)
             self._last_units_report_s = at_s
+        if line.subphase is not None:
+            runner.enter_subphase(line.subphase, t_s=at_s)
+            self._last_units_report_s = at_s
         if line.units is not None:
             self.used = True  # the protocol's units replace "one run"
-            runner.units += line.units
+            runner.add_units(line.units)
             if line.unit:
                 runner.events.unit = line.unit
             if at_s - self._last_units_report_s >= UNITS_EVERY_S:
@@ -691,7 +756,8 @@ def main(argv: list[str] | None = None) -> int:
     end_s = runner.window_end_s if runner.window_end_s is not None else session_time_s()
     info = {"ended": ended, "measured_s": f"{seconds:.6f}", "t_monotonic_s": f"{end_s:.6f}"}
     try:
-        events.emit("done", phase=Phase.DONE, units=units, flops=flops, info=info, t_s=end_s)
+        events.emit("done", phase=Phase.DONE, units=units, flops=flops, info=info, t_s=end_s,
+                    subphase_units=runner.subphase_units)
     except Terminated:
         return 1
     runner.phase = Phase.DONE
@@ -746,7 +812,7 @@ def _terminated(runner: Runner, stop: Terminated) -> int:
             info["measured_s"] = f"{end_s - runner.phase_start:.6f}"
         runner.events.emit(
             "done", phase=Phase.DONE, units=units, flops=flops, message=stop.reason, info=info,
-            t_s=end_s,
+            t_s=end_s, subphase_units=runner.subphase_units,
         )
     except Terminated:
         pass

@@ -85,6 +85,38 @@ EMISSIONS_COLUMNS: tuple[Column, ...] = (
     Column("net_co2_kg", "kg CO2e", "window CO2 above the idle baseline (with --baseline)"),
     Column("idle_power_w", "W", "idle baseline power used for net energy (with --baseline)"),
     Column("net_energy_per_unit_j", "J/unit", "net (above idle) window energy / units"),
+    Column("window_gpu_energy_per_unit_j", "J/unit",
+           "window GPU energy / units (the GPU figure; energy_per_unit_j is on total_basis)"),
+    Column("prefill_energy_j", "J", "energy of the window's prefill sub-phase on total_basis; "
+           "empty where the sampling cannot resolve it (see subphase_note)"),
+    Column("prefill_gpu_energy_j", "J", "the GPU figure over the prefill sub-phase"),
+    Column("prefill_units", "", "units done in the prefill sub-phase (closed intervals only)"),
+    Column("prefill_energy_per_unit_j", "J/unit",
+           "prefill_energy_j / prefill_units (total_basis)"),
+    Column("prefill_gpu_energy_per_unit_j", "J/unit", "prefill_gpu_energy_j / prefill_units"),
+    Column("prefill_units_per_s", "units/s", "prefill_units / time spent in prefill"),
+    Column("prefill_samples", "", "sensor readings inside the prefill intervals (on the total's "
+           "channels)"),
+    Column("prefill_method", "", "energy counter at the edges, samples (N per interval), or not "
+           "resolved"),
+    Column("decode_energy_j", "J", "energy of the window's decode sub-phase on total_basis; empty "
+           "where the sampling cannot resolve it (see subphase_note)"),
+    Column("decode_gpu_energy_j", "J", "the GPU figure over the decode sub-phase"),
+    Column("decode_units", "", "units done in the decode sub-phase (closed intervals only)"),
+    Column("decode_energy_per_unit_j", "J/unit", "decode_energy_j / decode_units (total_basis)"),
+    Column("decode_gpu_energy_per_unit_j", "J/unit", "decode_gpu_energy_j / decode_units"),
+    Column("decode_units_per_s", "units/s", "decode_units / time spent in decode"),
+    Column("decode_samples", "", "sensor readings inside the decode intervals (total's channels)"),
+    Column("decode_method", "", "energy counter at the edges, samples (N per interval), or not "
+           "resolved"),
+    Column("other_energy_j", "J", "window energy outside every sub-phase: between requests, a "
+           "request unfinished at the window's end (window - sub-phases)"),
+    Column("other_duration_s", "s", "window time outside every sub-phase"),
+    Column("subphase_note", "", "why sub-phase energies are empty, and what would resolve them"),
+    Column("subphases", "JSON", "every sub-phase: intervals, duration, units, energy, J/unit, "
+           "units/s, samples, coverage, method"),
+    Column("requests", "", "requests completed in the window (llm-generate)"),
+    Column("ttft_median_s", "s", "median time to first token over those requests (llm-generate)"),
     Column("experiment_id", "", "shared by the trials of one --repeat"),
     Column("trial", "", "trial number of --repeat, as k/N"),
     Column("carbon_intensity_g_per_kwh", "g CO2e/kWh", "one value for every component"),

@@ -62,6 +62,17 @@ def insert_after(columns: tuple[Column, ...], after: str, new: str) -> tuple[Col
     return columns[: i + 1] + (Column(new, "", "added by a later version"),) + columns[i + 1:]
 
 
+@pytest.fixture(autouse=True)
+def bb5583e_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emissions.csv schema as the fixture's carbontop wrote it: the columns added since then
+    (issue 12's sub-phase columns) are left out, so the fixture is "today's" file and the schema
+    growing is simulated below; test_the_real_schema_upgrades_the_fixture uses today's."""
+    header = (FIXTURE / schema.EMISSIONS).read_text().splitlines()[0].split(",")
+    monkeypatch.setattr(schema, "EMISSIONS_COLUMNS",
+                        tuple(c for c in schema.EMISSIONS_COLUMNS if c.name in header))
+    assert schema.names(schema.EMISSIONS_COLUMNS) == tuple(header)
+
+
 @pytest.fixture
 def grown_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     """The next carbontop: one column more in each file (two in the middle, one at the end)."""
@@ -382,3 +393,27 @@ def test_a_file_csv_cannot_read_is_not_upgraded(tmp_path: Path) -> None:
     assert path.read_bytes() == damaged
     assert app.path == tmp_path / "x.carbontop-2.csv"
     assert any("cannot be read as CSV" in n and "left untouched" in n for n in notices), notices
+
+
+def test_the_real_schema_upgrades_the_fixture(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Today's emissions.csv has the sub-phase columns: bb5583e's file gets them, empty, in place,
+    every old cell kept, and report reads old and new rows alike."""
+    monkeypatch.undo()  # today's schema
+    out = fixture_dir(tmp_path)
+    old = parse((FIXTURE / schema.EMISSIONS).read_text())
+    store = ResultStore(out, notify=lambda m: None)
+    store.emissions.append([{"run_id": "r3", "status": "finished", "workload": "llm-generate",
+                             "start_time": "2026-12-02T04:00:00+00:00", "unit": "token",
+                             "decode_energy_per_unit_j": 0.25, "prefill_energy_per_unit_j": 2.0}])
+    new = parse((out / schema.EMISSIONS).read_text())
+    assert new[0] == list(schema.names(schema.EMISSIONS_COLUMNS))
+    assert "decode_energy_per_unit_j" in new[0] and "decode_energy_per_unit_j" not in old[0]
+    for old_row, new_row in zip(old[1:], new[1:len(old)], strict=True):
+        assert {name: new_row[new[0].index(name)] for name in old[0]} == dict(
+            zip(old[0], old_row, strict=True))
+        assert new_row[new[0].index("decode_energy_per_unit_j")] == ""
+    rows = {r["run_id"]: r for r in report_json(out, capsys)}
+    assert set(rows) >= RUN_IDS
+    assert rows["r3"]["decode_energy_per_unit_j"] == 0.25

@@ -44,7 +44,9 @@ def test_parse_line(line: str, parsed: ProgressLine | None) -> None:
     ("carbontop:units=many", "units='many' is not a number"),
     ("carbontop:units=nan", "units='nan' is not a finite number"),
     ("carbontop:phase=measure t=soon", "t='soon' is not a number"),
-    ("carbontop:hello", "a progress line needs phase= or units="),
+    ("carbontop:hello", "a progress line needs phase=, subphase= or units="),
+    ("carbontop:subphase=pre/fill", "sub-phase 'pre/fill' is not a name: use up to 32 letters, "
+     "digits, '_', '-' or '.' (e.g. prefill, decode)"),
 ])
 def test_a_malformed_line_names_its_problem(line: str, problem: str) -> None:
     with pytest.raises(ValueError) as caught:

@@ -31,6 +31,7 @@ BUILTINS = {
     "matmul": ("workloads.matmul:Matmul", "GFLOP"),
     "cnn-inference": ("workloads.cnn:CnnInference", "image"),
     "transformer-inference": ("workloads.transformer:TransformerInference", "token"),
+    "llm-generate": ("workloads.llm:LlmGenerate", "token"),
     "training": ("workloads.training:Training", "sample"),
     "idle": ("workloads.idle:Idle", "second"),
 }
@@ -77,6 +78,17 @@ def test_file_workloads_are_read_not_run(tmp_path: Path, monkeypatch: pytest.Mon
     assert entry.description == "Listed by reading its source."  # from the docstring
     assert entry.class_name == "Noisy" and entry.file == (DATA / "bad_entry_plugin.py").resolve()
     assert not marker.exists()
+
+
+def test_builtin_table_is_pyprojects_entry_points() -> None:
+    """registry.BUILTIN_WORKLOADS lists what pyproject.toml declares: an install made before a
+    built-in was added still finds it (the metadata lacks it until `pip install -e .` reruns)."""
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    declared = pyproject["project"]["entry-points"]["carbontop.workloads"]
+    assert declared == registry.BUILTIN_WORKLOADS
+    assert {name: target for name, (target, _) in BUILTINS.items()} == declared
 
 
 def test_plugin_file_lists_every_class() -> None:

@@ -97,6 +97,9 @@ TINY: dict[str, dict[str, object]] = {
     "matmul": {"size": 32, "device": "cpu"},
     "cnn-inference": {"batch": 1, "image_size": 16, "width": 4, "blocks": 1, "device": "cpu"},
     "transformer-inference": {"batch": 1, "seq_len": 4, "d_model": 8, "layers": 1, "heads": 2},
+    "llm-generate": {"mode": "prefill", "layers": 1, "d_model": 8, "heads": 2, "vocab": 16,
+                     "context": 8, "prompt_tokens": 4, "new_tokens": 2, "batch": 1,
+                     "device": "cpu"},
     "training": {"batch": 4, "features": 8, "hidden": 8, "optimizer": "sgd", "device": "cpu"},
     "idle": {"nap_s": 0.001},
 }
