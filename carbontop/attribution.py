@@ -56,7 +56,7 @@ def attribute(info: SourceInfo, gpu_kwh: float | None, board_kwh: float | None,
         # CodeCarbon's CPU and RAM alone would pass for a total they are not.
         lost = ("board",) if info.board_basis is not None else ("gpu",)
         return Attribution(None, "nothing measured (the power source's readings were lost)",
-                           lost, Components(None, cpu_kwh, ram_kwh))
+                           lost, Components(None, None, None))
     scope = info.gpu_scope
     if gpu_kwh is not None and scope is not None and scope.is_shared \
             and scope is not Scope.GPU_SOC_SHARED:
@@ -73,10 +73,14 @@ def attribute(info: SourceInfo, gpu_kwh: float | None, board_kwh: float | None,
         gpu_label = ("GPU+SOC rail (measured)" if scope is Scope.GPU_SOC_SHARED
                      else "GPU (measured)")
         rests = ("gpu",) + cpu_channel
-        if cpu is None or ram_kwh is None:
+        if cpu is None:
             what = "CPU or RAM" if scope is Scope.GPU_SOC_SHARED else "CPU and RAM"
             return Attribution(gpu_kwh, f"{gpu_label}; {what} unavailable", ("gpu",),
                                Components(gpu_kwh, None, None))
+        if ram_kwh is None:  # CodeCarbon down: a measured CPU rail still counts
+            return Attribution(gpu_kwh + cpu, f"{gpu_label} + {cpu_label}; RAM unavailable",
+                               rests, Components(gpu_kwh, cpu, None,
+                                                 _holds(info, scope, cpu_channel)))
         return Attribution(gpu_kwh + cpu + ram_kwh,
                            f"{gpu_label} + {cpu_label} + RAM (CodeCarbon)", rests,
                            Components(gpu_kwh, cpu, ram_kwh, _holds(info, scope, cpu_channel)))
@@ -84,7 +88,7 @@ def attribute(info: SourceInfo, gpu_kwh: float | None, board_kwh: float | None,
         label = "CPU + RAM (CodeCarbon)" if not cpu_channel else f"{cpu_label} + RAM (CodeCarbon)"
         return Attribution(cpu + ram_kwh, f"{label}; no GPU measured",
                            cpu_channel, Components(None, cpu, ram_kwh))
-    return Attribution(None, "nothing measured", (), Components(gpu_kwh, cpu, ram_kwh))
+    return Attribution(None, "nothing measured", (), Components(None, None, None))
 
 
 def _cpu_figure(info: SourceInfo, cpu_kwh: float | None, cpu_rail_kwh: float | None

@@ -23,7 +23,8 @@ from carbontop.units import J_PER_KWH
 GAP_FACTOR = 3.0  # a step longer than this many typical steps is a gap
 GAP_HISTORY = 20  # steps the typical step is the median of
 GAP_CEILING_S = 5.0  # a stalling source cannot widen its own threshold beyond this
-TRACE_POINTS = 4096  # recent points a trace keeps for placing edges between them
+TRACE_POINTS = 4096  # a trace keeps at least this many recent points to place edges between
+TRACE_KEEP_S = 300.0  # ... and at least this many seconds of them (an edge may come this late)
 
 
 class GapRule:
@@ -57,6 +58,10 @@ class GapRule:
         floor = GAP_FACTOR * self.asked_interval_s
         typical = GAP_FACTOR * statistics.median(self._steps)
         self._threshold_s = max(floor, min(typical, GAP_CEILING_S))
+
+    def typical_step_s(self) -> float:
+        """The pace the source keeps: the median of the steps seen, else the asked interval."""
+        return statistics.median(self._steps) if self._steps else self.asked_interval_s
 
     def reset(self, asked_interval_s: float | None = None) -> None:
         if asked_interval_s is not None and asked_interval_s > 0:
@@ -132,8 +137,12 @@ class PowerTrace:
         self._measured: list[float] = []  # cumulative integrated seconds at each point
         self._samples: list[int] = []  # cumulative readings at each point
         self._bridged: list[bool] = []  # whether the step ending at this point was integrated
-        self._gaps: list[Interval] = []
+        # Every gap of the trace (never trimmed: a long session keeps its unmeasured time), in
+        # order, so the gaps inside a window are found by bisection.
+        self._gap_starts: list[float] = []
+        self._gap_ends: list[float] = []
         self._first_t: float | None = None
+        self._trimmed = False  # points older than self._t[0] were dropped
         self._broken = False
 
     # -- feeding --------------------------------------------------------------------------------
@@ -156,13 +165,17 @@ class PowerTrace:
         t0 = self._t[-1]
         step = t_s - t0
         if self._broken or self.rule.is_gap(step):
-            self._gaps.append((t0, t_s))
+            self._add_gap(t0, t_s)
             self._push(t_s, value, self._energy[-1], self._measured[-1],
                        self._samples[-1] + 1, False)
         else:
             self._push(t_s, value, self._energy[-1] + self._step_j(value, step),
                        self._measured[-1] + step, self._samples[-1] + 1, True)
         self._broken = False
+
+    def _add_gap(self, start: float, end: float) -> None:
+        self._gap_starts.append(start)
+        self._gap_ends.append(end)
 
     def _step_j(self, value: float, step_s: float) -> float:
         return 0.5 * (self._w[-1] + value) * step_s
@@ -174,12 +187,13 @@ class PowerTrace:
         self._measured.append(m)
         self._samples.append(n)
         self._bridged.append(bridged)
-        if len(self._t) > 2 * TRACE_POINTS:  # keep memory flat: edges are placed long before
-            self._gaps = [g for g in self._gaps if g[1] >= self._t[TRACE_POINTS]] \
-                if len(self._gaps) > TRACE_POINTS else self._gaps
+        # Memory stays flat: a window's edges are placed (settled) as soon as a reading past
+        # them arrives, so only the last TRACE_KEEP_S seconds of points are ever needed.
+        if len(self._t) > 2 * TRACE_POINTS and t - self._t[TRACE_POINTS] > TRACE_KEEP_S:
             for column in (self._t, self._w, self._energy, self._measured, self._samples,
                            self._bridged):
                 del column[:TRACE_POINTS]
+            self._trimmed = True
 
     def mark_gap(self) -> None:
         """The source was lost: the next reading starts a new chain instead of bridging."""
@@ -198,9 +212,10 @@ class PowerTrace:
         (nothing is extrapolated; see :meth:`held_mark_at`).
         """
         if not self._t or t_s < self._t[0]:
-            if not self._t or self._first_t == self._t[0]:
+            if not self._trimmed:
                 return Mark(0.0, 0.0, 0)  # before the first reading: nothing yet
-            # Older than the points kept (an edge placed long after it passed): the oldest kept.
+            # Older than the points kept (an edge placed more than TRACE_KEEP_S after it
+            # passed): figures from the oldest point kept, the time before it unmeasured.
             return Mark(self._energy[0], self._measured[0], self._samples[0] - 1)
         i = bisect.bisect_right(self._t, t_s) - 1
         e, m, n = self._energy[i], self._measured[i], self._samples[i]
@@ -216,44 +231,71 @@ class PowerTrace:
         w_at = self._w[i] + (self._w[i + 1] - self._w[i]) * part_s / span
         return 0.5 * (self._w[i] + w_at) * part_s
 
+    def holds_to(self, t_s: float) -> bool:
+        """Whether the last reading may be held up to ``t_s`` (a closing edge after it): only
+        when the step to the edge is no gap and the trace has a value to hold."""
+        last = self.last_t
+        return (last is not None and t_s > last and not self._broken
+                and not self.rule.is_gap(t_s - last) and self._hold_w() is not None)
+
     def held_mark_at(self, t_s: float) -> Mark:
         """Like :meth:`mark_at`, but a ``t_s`` after the last reading holds that reading up to
-        ``t_s`` when the step to it is no gap (a closing edge); beyond that, nothing."""
-        last = self.last_t
-        if last is None or t_s <= last or self._broken or self.rule.is_gap(t_s - last):
+        ``t_s`` when :meth:`holds_to` allows; otherwise nothing past the last reading."""
+        if not self.holds_to(t_s):
             return self.mark_at(t_s)
-        held = t_s - last
-        return Mark(self._energy[-1] + self._hold_j(held), self._measured[-1] + held,
-                    self._samples[-1])
+        held = t_s - self._t[-1]
+        return Mark(self._energy[-1] + (self._hold_w() or 0.0) * held,
+                    self._measured[-1] + held, self._samples[-1])
 
-    def _hold_j(self, held_s: float) -> float:
-        return self._w[-1] * held_s
+    def _hold_w(self) -> float | None:
+        return self._w[-1] if self._w else None
 
-    def uncovered(self, start: float, end: float, held: bool) -> list[Interval]:
-        """The time in ``[start, end]`` not integrated: gaps, before the first reading, and after
-        the last one (beyond a hold, when ``held``; beyond the gap rule for an open window)."""
-        out = clipped(self._gaps, start, end)
+    def gaps_within(self, start: float, end: float) -> list[Interval]:
+        """The gaps between readings inside ``[start, end]``."""
+        lo = bisect.bisect_right(self._gap_ends, start)
+        hi = bisect.bisect_left(self._gap_starts, end)
+        found = zip(self._gap_starts[lo:hi], self._gap_ends[lo:hi], strict=True)
+        return clipped(list(found), start, end)
+
+    def uncovered(self, start: float, end: float) -> list[Interval]:
+        """The time in ``[start, end]`` not integrated, up to the last reading: gaps, and the
+        time before the first reading. What lies after the last reading is the window's to
+        judge (:meth:`tail_uncovered`), and so is an edge older than the points kept
+        (:meth:`kept_from`)."""
         if self._first_t is None:
-            return [(start, end)] if end > start else []
+            return [(start, end)] if end > start else []  # never read: nothing measured
+        out = self.gaps_within(start, end)
         if start < self._first_t:
             out.append((start, min(end, self._first_t)))
-        last = self._t[-1]
-        if end > last:
-            tail = end - last
-            covered = (not self._broken and not self.rule.is_gap(tail)) if held else \
-                not self.rule.is_gap(tail)
-            if not covered:
-                out.append((max(start, last), end))
         return out
+
+    def kept_from(self, t_s: float) -> float | None:
+        """The oldest point kept when ``t_s`` is older than it (points were dropped): an edge
+        placed there now cannot be interpolated, and the time before it is unmeasured."""
+        if self._trimmed and self._t and t_s < self._t[0]:
+            return self._t[0]
+        return None
+
+    def tail_uncovered(self, end: float, held: bool) -> list[Interval]:
+        """The time from the last reading to ``end`` that is not integrated: all of it unless
+        ``held`` and :meth:`holds_to` allow the hold (a closed window); for an open window,
+        only once it has grown past the gap rule (a stalled source)."""
+        last = self.last_t
+        if last is None:
+            return []
+        if end <= last:
+            return []
+        covered = self.holds_to(end) if held else not self.rule.is_gap(end - last)
+        return [] if covered else [(last, end)]
 
     def reading(self) -> EnergyReading:
         """Everything integrated from the first reading to the last."""
-        if not self._t:
+        if not self._t or self._first_t is None:
             return EnergyReading(0.0, 0, 0.0, 0.0)
-        first, last = self._first_t or self._t[0], self._t[-1]
+        first, last = self._first_t, self._t[-1]
         end = self.mark_at(last)
         return EnergyReading(end.energy_j, end.samples, end.measured_s,
-                             union_length(clipped(self._gaps, first, last)))
+                             union_length(self.gaps_within(first, last)))
 
 
 class CounterTrace(PowerTrace):
@@ -268,20 +310,21 @@ class CounterTrace(PowerTrace):
     def __init__(self, rule: GapRule) -> None:
         super().__init__(rule)
         self._last_counter_j: float | None = None
-        self._last_power_w = 0.0
+        self._last_power_w: float | None = None
 
     def add_counter(self, t_s: float, counter_j: float | None, power_w: float | None) -> None:
         if counter_j is None or (self._t and t_s <= self._t[-1]):
             return
         previous, self._last_counter_j = self._last_counter_j, counter_j
-        self._last_power_w = max(0.0, power_w or 0.0)
+        # The hold past the last read needs a power to hold at: none when its read failed.
+        self._last_power_w = max(0.0, power_w) if power_w is not None else None
         if not self._t:
             self._first_t = t_s
             self._push(t_s, counter_j, 0.0, 0.0, 1, False)
             return
         t0 = self._t[-1]
         if previous is None or counter_j < previous:
-            self._gaps.append((t0, t_s))
+            self._add_gap(t0, t_s)
             self._push(t_s, counter_j, self._energy[-1], self._measured[-1],
                        self._samples[-1] + 1, False)
         else:
@@ -299,8 +342,8 @@ class CounterTrace(PowerTrace):
         span = self._t[i + 1] - self._t[i]
         return (self._energy[i + 1] - self._energy[i]) * part_s / span
 
-    def _hold_j(self, held_s: float) -> float:
-        return self._last_power_w * held_s
+    def _hold_w(self) -> float | None:
+        return self._last_power_w
 
 
 @dataclass(frozen=True)
@@ -331,10 +374,6 @@ class IntervalTrace:
     def last_t(self) -> float | None:
         return self._end[-1] if self._end else None
 
-    @property
-    def count(self) -> int:
-        return self._dropped + len(self._end)
-
     def add(self, end_s: float, duration_s: float, cpu_j: float, ram_j: float) -> None:
         if duration_s <= 0 or (self._end and end_s <= self._end[-1]):
             return
@@ -347,7 +386,7 @@ class IntervalTrace:
         self._end.append(end_s)
         self._cpu.append(base_cpu + max(0.0, cpu_j))
         self._ram.append(base_ram + max(0.0, ram_j))
-        if len(self._end) > 2 * TRACE_POINTS:
+        if len(self._end) > 2 * TRACE_POINTS and end_s - self._end[TRACE_POINTS] > TRACE_KEEP_S:
             self._cpu_before = self._cpu[TRACE_POINTS - 1]
             self._ram_before = self._ram[TRACE_POINTS - 1]
             self._dropped += TRACE_POINTS

@@ -37,7 +37,6 @@ from carbontop.results.store import ResultStore
 from carbontop.sources.base import PowerSource, SourceEvent
 from carbontop.subphases import SubphaseMeter, SubphaseReport
 from carbontop.summary import Baseline, Efficiency, SessionSummary
-from carbontop.units import J_PER_KWH
 
 log = logging.getLogger(__name__)
 
@@ -325,9 +324,9 @@ class Engine:
         self._finish_windows([meter])
         with self._lock:
             totals = meter.totals(end)
-            if totals.total_kwh is not None and totals.duration_s > 0:
-                session.baseline = Baseline(totals.duration_s,
-                                            totals.total_kwh * J_PER_KWH / totals.duration_s,
+            idle_w = totals.mean_total_w  # over the seconds measured, not the gaps
+            if idle_w is not None:
+                session.baseline = Baseline(totals.duration_s, idle_w,
                                             max(totals.gpu_samples, totals.board_samples))
                 self._notify(f"idle baseline: {session.baseline.idle_w:.2f} W over "
                              f"{totals.duration_s:.1f} s", "info")
@@ -444,7 +443,7 @@ class Engine:
         """``now`` is on the session clock."""
         window = session.window.totals(now) if session.window is not None else None
         eff = Efficiency.compute(session.units, session.unit, session.flops, window,
-                                 sample_period_s=self.info.interval_s)
+                                 sample_period_s=self.traces.rule.typical_step_s())
         cc = self.cpu_ram
         subphases = (session.subphases.report(window, final=True)
                      if session.subphases is not None else None)
@@ -682,7 +681,7 @@ class Engine:
             duration_s=session.duration_s, measuring_elapsed_s=measuring,
             whole=session.whole.totals(now, now_unix), window=window,
             efficiency=Efficiency.compute(session.units, session.unit, session.flops, window,
-                                          sample_period_s=self.info.interval_s),
+                                          sample_period_s=self.traces.rule.typical_step_s()),
             failure_reason=session.failure_reason,
             subphases=(session.subphases.report(window, final=False)
                        if session.subphases is not None else None))

@@ -122,10 +122,17 @@ class WindowTotals:
         return max(0.0, self.end_s - self.start_s)
 
     @property
+    def measured_s(self) -> float:
+        """The seconds the total rests on: the window less its unmeasured time."""
+        return max(0.0, self.duration_s - self.unmeasured_s)
+
+    @property
     def mean_total_w(self) -> float | None:
-        if self.total_kwh is None or self.duration_s <= 0:
+        """Mean power over the time measured (a gap's seconds hold no energy, so they do not
+        dilute the mean)."""
+        if self.total_kwh is None or self.measured_s <= 0:
             return None
-        return self.total_kwh * J_PER_KWH / self.duration_s
+        return self.total_kwh * J_PER_KWH / self.measured_s
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,8 @@ class WindowMeter:
         self._start_cpu_ram: IntervalMark | None = None
         self._end_power: dict[str, Mark] = {}
         self._end_cpu_ram: IntervalMark | None = None
+        self._tails: dict[str, list[Interval]] = {}  # frozen by finish(): after the last reading
+        self._late_start: dict[str, list[Interval]] = {}  # start older than the points kept
         self.settle()
 
     @property
@@ -172,6 +181,9 @@ class WindowMeter:
         for name, trace in self.traces.channels().items():
             if name not in self._start_power and trace.resolves(self.start_s):
                 self._start_power[name] = trace.mark_at(self.start_s)
+                kept = trace.kept_from(self.start_s)
+                if kept is not None:  # placed later than the points kept: before them, unknown
+                    self._late_start[name] = [(self.start_s, kept)]
             if self.end_s is not None and name not in self._end_power \
                     and trace.resolves(self.end_s):
                 self._end_power[name] = trace.mark_at(self.end_s)
@@ -186,7 +198,8 @@ class WindowMeter:
         reading (``cpu_ram``) past its end edge."""
         if self.end_s is None or self.finished:
             return False
-        missing_power = any(name not in self._end_power for name in self.traces.channels())
+        last = self.traces.last_sample
+        missing_power = bool(self.traces.channels()) and (last is None or last.t_s < self.end_s)
         return (power and missing_power) or (cpu_ram and self._end_cpu_ram is None)
 
     def finish(self) -> None:
@@ -198,6 +211,8 @@ class WindowMeter:
         for name, trace in self.traces.channels().items():
             if name not in self._end_power:
                 self._end_power[name] = trace.held_mark_at(self.end_s)
+            # Judged once, now: a loss or a reconnect after this must not change the figures.
+            self._tails[name] = trace.tail_uncovered(self.end_s, held=True)
         if self._end_cpu_ram is None:
             self._end_cpu_ram = self.traces.cpu_ram.mark_at(self.end_s)
         self.finished = True
@@ -213,8 +228,9 @@ class WindowMeter:
         end = self.end_s if self.end_s is not None else now_s
         return trace.mark_at(end)
 
-    def _uncovered(self, trace: PowerTrace, end_s: float) -> list[Interval]:
-        return trace.uncovered(self.start_s, end_s, held=self.finished)
+    def _uncovered(self, name: str, trace: PowerTrace, end_s: float) -> list[Interval]:
+        tail = self._tails[name] if self.finished else trace.tail_uncovered(end_s, held=False)
+        return trace.uncovered(self.start_s, end_s) + tail + self._late_start.get(name, [])
 
     def totals(self, now_s: float, now_unix_s: float | None = None) -> WindowTotals:
         """The window's figures: up to its end edge, or up to ``now_s`` while it is open."""
@@ -230,7 +246,7 @@ class WindowMeter:
             # Nothing integrated is "not measured", never 0; a real 0 J stays 0.
             kwh[name] = (b.energy_j - a.energy_j) / J_PER_KWH if measured > 0 else None
             samples[name] = max(0, b.samples - a.samples)
-            gaps[name] = self._uncovered(trace, end_s)
+            gaps[name] = self._uncovered(name, trace, end_s)
         cpu, ram, readings = self._cpu_ram(end_s)
         att = attribute(self.info, kwh["gpu"], kwh["board"], cpu, ram, kwh["cpu_rail"])
         original = (kwh["gpu"] or 0.0) + cpu + ram if cpu is not None and ram is not None \

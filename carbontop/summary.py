@@ -65,8 +65,8 @@ class Efficiency:
         if window is None or not units or window.duration_s <= 0:
             return Efficiency(units, unit, None, None, None, None, None)
         throughput = units / window.duration_s
-        energy_j = window.total_kwh * J_PER_KWH if window.total_kwh else None
-        per_unit = energy_j / units if energy_j else None
+        energy_j = window.total_kwh * J_PER_KWH if window.total_kwh is not None else None
+        per_unit = energy_j / units if energy_j is not None else None  # a real 0 J stays 0
         per_j = units / energy_j if energy_j else None
         mean_w = window.mean_total_w
         per_s_per_w = throughput / mean_w if mean_w else None

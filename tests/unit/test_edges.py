@@ -414,3 +414,278 @@ def test_engine_refreshes_the_gap_rule_after_a_reconnect(tmp_path: Path) -> None
     # measured: 100..105 (5 s) and 112..120 (8 s) at 10 W; unmeasured: 105..110, 110..112
     assert window.gpu_kwh * J == pytest.approx(130.0)
     assert window.unmeasured_s == pytest.approx(7.0)
+
+
+# -- what an independent review found the tests above could not catch ---------------------------
+
+
+def test_ramp_cut_at_uneven_edges() -> None:
+    # P(t) = 2 t W every 0.5 s; edges 0.1 s and 0.4 s into their steps: E = 7.9^2 - 1.1^2.
+    traces = Traces(ORIN_NX)
+    for i in range(21):
+        traces.add_sample(orin(i * 0.5, gpu=2 * i * 0.5, board=None))
+    window = WindowMeter(traces, 1.1, 0.0)
+    window.close(7.9, 0.0)
+    window.finish()
+    assert window.totals(10.0).gpu_kwh * J == pytest.approx(7.9**2 - 1.1**2)
+
+
+def test_window_edges_placed_before_their_samples_arrive() -> None:
+    # The other order: both edges are known before the samples around them are read.
+    traces = Traces(ORIN_NX)
+    window = WindowMeter(traces, 1.1, 0.0)
+    window.close(7.9, 0.0)
+    for i in range(21):
+        traces.add_sample(orin(i * 0.5, gpu=2 * i * 0.5, board=None))
+        window.settle()
+    window.finish()
+    totals = window.totals(10.0)
+    assert totals.gpu_kwh * J == pytest.approx(7.9**2 - 1.1**2)
+    assert totals.gpu_samples == 13  # 1.5, 2.0, ... 7.5
+
+
+def test_a_lost_source_is_a_gap_even_for_a_short_step() -> None:
+    traces = Traces(ORIN_NX)
+    window = WindowMeter(traces, 0.0, 0.0)
+    for i in range(11):
+        traces.add_sample(orin(i * 0.5))
+    traces.mark_gap()
+    for i in range(12, 21):  # back 0.5 s later: a step the gap rule would bridge
+        traces.add_sample(orin(i * 0.5))
+    window.close(10.0, 0.0)
+    window.finish()
+    totals = window.totals(10.0)
+    assert totals.gpu_unmeasured_s == pytest.approx(1.0)  # 5.0 .. 6.0
+    assert totals.gpu_kwh * J == pytest.approx(10.0 * 9.0)
+
+
+def test_the_gap_rule_never_falls_below_three_asked_intervals() -> None:
+    # Asked 0.5 s but delivered every 0.01 s for a while: a 1.4 s step is still no gap.
+    traces = Traces(ORIN_NX)
+    times = [0.01 * i for i in range(30)] + [0.29 + 1.4]
+    window = WindowMeter(traces, 0.0, 0.0)
+    for t in times:
+        traces.add_sample(orin(t))
+    window.close(times[-1], 0.0)
+    window.finish()
+    totals = window.totals(times[-1])
+    assert totals.gpu_unmeasured_s == 0.0
+    assert totals.gpu_kwh * J == pytest.approx(10.0 * times[-1])
+
+
+def test_a_counter_that_goes_backwards_leaves_that_step_unmeasured() -> None:
+    traces = Traces(H200)
+    window = WindowMeter(traces, 0.0, 0.0)
+    counter = [0.0, 100.0, 200.0, 50.0, 150.0]  # the driver reloaded between 2 s and 3 s
+    for t, c in enumerate(counter):
+        traces.add_sample(PowerSample(t_s=float(t), t_unix_s=0.0, gpu_w=100.0, gpu_counter_j=c))
+    window.close(4.0, 0.0)
+    window.finish()
+    totals = window.totals(4.0)
+    assert totals.gpu_kwh * J == pytest.approx(300.0)
+    assert totals.gpu_unmeasured_s == pytest.approx(1.0)
+
+
+def test_a_counter_without_a_power_reading_is_not_held() -> None:
+    traces = Traces(H200)
+    window = WindowMeter(traces, 0.0, 0.0)
+    for t in range(4):  # the power read failed on the last sample: nothing to hold at
+        traces.add_sample(PowerSample(t_s=float(t), t_unix_s=0.0,
+                                      gpu_w=None if t == 3 else 100.0, gpu_counter_j=100.0 * t))
+    window.close(4.0, 0.0)
+    window.finish()
+    totals = window.totals(4.0)
+    assert totals.gpu_kwh * J == pytest.approx(300.0)
+    assert totals.gpu_unmeasured_s == pytest.approx(1.0)
+
+
+def test_unmeasured_is_the_gaps_of_what_the_total_rests_on() -> None:
+    # The GPU rail misses 3 s of readings; the board input (the total) reads throughout.
+    traces = Traces(ORIN_NX)
+    window = WindowMeter(traces, 0.0, 0.0)
+    for i in range(21):
+        t = i * 0.5
+        traces.add_sample(orin(t, gpu=None if 3.0 < t < 6.5 else 10.0))
+    window.close(10.0, 0.0)
+    window.finish()
+    totals = window.totals(10.0)
+    assert totals.total_basis.startswith("board input rail VDD_IN")
+    assert totals.unmeasured_s == 0.0
+    assert totals.gpu_unmeasured_s == pytest.approx(3.5)  # 3.0 .. 6.5: a gap of 3.5 s
+    assert totals.gpu_kwh * J == pytest.approx(10.0 * 6.5)
+
+
+def test_unmeasured_is_the_union_over_gpu_and_cpu_rail() -> None:
+    # Thor without its input: total = GPU + CPU rail + RAM; their gaps overlap in part.
+    traces = Traces(THOR_NO_INPUT)
+    window = WindowMeter(traces, 0.0, 0.0)
+    for t in range(21):
+        gpu = None if 4 < t < 9 else 10.0  # gap 4 .. 9
+        cpu = None if 7 < t < 12 else 3.0  # gap 7 .. 12
+        traces.add_sample(PowerSample(t_s=float(t), t_unix_s=0.0, gpu_w=gpu, cpu_rail_w=cpu))
+    traces.add_cpu_ram(CpuRamReading(t_s=20.0, t_unix_s=0.0, duration_s=20.0,
+                                     cpu_energy_kwh=0.0, ram_energy_kwh=40.0 / J,
+                                     cpu_w=0.0, ram_w=2.0))
+    window.close(20.0, 0.0)
+    window.finish()
+    totals = window.totals(20.0)
+    assert totals.gpu_unmeasured_s == pytest.approx(5.0)
+    assert totals.cpu_rail_unmeasured_s == pytest.approx(5.0)
+    assert totals.unmeasured_s == pytest.approx(8.0)  # 4 .. 12
+    assert totals.total_kwh * J == pytest.approx(10.0 * 15 + 3.0 * 15 + 40.0)
+    assert totals.mean_total_w == pytest.approx(totals.total_kwh * J / 12.0)
+
+
+def test_an_edge_older_than_the_points_kept_is_unmeasured_not_lost() -> None:
+    from carbontop.energy import TRACE_KEEP_S, TRACE_POINTS
+
+    traces = Traces(ORIN_NX)
+    rate = 10.0
+    n = int(max(3 * TRACE_POINTS, (TRACE_KEEP_S + 200) * rate))
+    for i in range(n):
+        traces.add_sample(orin(i / rate))
+    last = (n - 1) / rate
+    # A window whose start edge is only placed now, far older than the points kept.
+    window = WindowMeter(traces, 1.0, 0.0)
+    window.close(last, 0.0)
+    window.finish()
+    totals = window.totals(last)
+    kept_from = last - totals.gpu_kwh * J / 10.0  # the seconds integrated, at 10 W
+    assert kept_from > 1.0
+    assert totals.gpu_unmeasured_s == pytest.approx(kept_from - 1.0)
+    assert totals.gpu_unmeasured_s + totals.gpu_kwh * J / 10.0 == pytest.approx(last - 1.0)
+
+
+def test_a_long_session_keeps_all_its_unmeasured_time() -> None:
+    # 17,000 steps at 1 s with a 10 s stall after every other one: 8,499 gaps of 10 s.
+    info = SourceInfo(kind="replay", device_name="x", gpu_rail="GPU", gpu_scope=Scope.GPU_ONLY,
+                      interval_s=1.0)
+    traces = Traces(info)
+    whole = WindowMeter(traces, 0.0, 0.0)
+    t, gaps = 0.0, 0
+    for k in range(17_000):
+        traces.add_sample(PowerSample(t_s=t, t_unix_s=0.0, gpu_w=10.0))
+        whole.settle()
+        if k % 2 and k < 16_999:
+            t += 10.0
+            gaps += 1
+        else:
+            t += 1.0
+    totals = whole.totals(traces.last_sample.t_s)  # type: ignore[union-attr]
+    assert totals.gpu_unmeasured_s == pytest.approx(10.0 * gaps)
+
+
+def test_a_finished_window_is_not_judged_again() -> None:
+    traces = Traces(ORIN_NX)
+    window = WindowMeter(traces, 0.0, 0.0)
+    for i in range(13):
+        traces.add_sample(orin(i * 0.5))
+    window.close(6.5, 0.0)  # 0.5 s after the last reading: held
+    window.finish()
+    before = window.totals(7.0)
+    traces.mark_gap()  # lost after the window finished
+    traces.reconnected(0.1)
+    after = window.totals(8.0)
+    assert before == after
+    assert after.gpu_kwh * J == pytest.approx(65.0) and after.unmeasured_s == 0.0
+
+
+def test_overlapping_codecarbon_intervals_are_taken_once() -> None:
+    # Arrival jitter: the second reading says it covers 1.2 s but the first already covered
+    # up to 1.0 s, so it covers 1.0 .. 2.05 s.
+    traces = Traces(ORIN_NX)
+    window = WindowMeter(traces, 0.0, 0.0)
+    traces.add_cpu_ram(CpuRamReading(t_s=1.0, t_unix_s=0.0, duration_s=1.0,
+                                     cpu_energy_kwh=10.0 / J, ram_energy_kwh=0.0,
+                                     cpu_w=10.0, ram_w=0.0))
+    traces.add_cpu_ram(CpuRamReading(t_s=2.05, t_unix_s=0.0, duration_s=1.2,
+                                     cpu_energy_kwh=10.5 / J, ram_energy_kwh=0.0,
+                                     cpu_w=10.0, ram_w=0.0))
+    window.close(1.525, 0.0)
+    window.finish()
+    # 10 J of the first, and half of the second (1.0 .. 1.525 of 1.0 .. 2.05): 5.25 J
+    assert window.totals(1.525).cpu_kwh * J == pytest.approx(15.25)
+
+
+def test_attribution_keeps_a_measured_cpu_rail_without_codecarbon() -> None:
+    a = attribute(THOR_NO_INPUT, gpu_kwh=1.0, board_kwh=None, cpu_kwh=None, ram_kwh=None,
+                  cpu_rail_kwh=0.3)
+    assert a.total_kwh == pytest.approx(1.3)
+    assert "RAM unavailable" in a.basis
+    lost = attribute(ORIN_NX, gpu_kwh=None, board_kwh=None, cpu_kwh=0.5, ram_kwh=0.2)
+    assert lost.total_kwh is None
+    assert (lost.components.gpu_kwh, lost.components.cpu_kwh, lost.components.ram_kwh) == (
+        None, None, None)
+
+
+def test_engine_edges_with_uneven_lateness_and_changing_power(tmp_path: Path) -> None:
+    # GPU 10 W until t = 104.0, then 30 W (samples every 0.5 s, so the step ramps 104.0 ..
+    # 104.5 in the trace). The measuring edge (102.2) reaches the engine 0.8 s late, the done
+    # edge (106.9) 0.1 s late. Window 102.2 .. 106.9:
+    #   10 W x (104.0 - 102.2) = 18 J; the ramp 104.0 .. 104.5 = 0.5 x 20 = 10 J;
+    #   30 W x (106.9 - 104.5) = 72 J.  GPU 100 J.
+    def gpu_w(t: float) -> float:
+        return 10.0 if t <= 104.0 else 30.0
+
+    def script(source: ReplaySource, child: ScriptedChild, clocks: Clocks) -> None:
+        t = 100.0
+        while t <= 107.5:
+            clocks.mono = t
+            source.push(orin(t, gpu=gpu_w(t)))
+            if t == 103.0:
+                child.on_event(phase_event(Phase.MEASURING, 102.2))
+            if t == 107.0:
+                child.on_event(done_event(106.9, units=47.0))
+            t += 0.5
+
+    summary = run_scripted(tmp_path, ORIN_NX, script)
+    assert summary.window is not None
+    assert summary.window.gpu_kwh * J == pytest.approx(100.0)
+    assert summary.window.duration_s == pytest.approx(4.7)
+
+
+def test_engine_waits_for_the_reading_past_the_end_edge(tmp_path: Path) -> None:
+    # The child exits at 105.2 (the session's end edge); the next reading (at 105.5, now 50 W)
+    # arrives 0.3 s later, from the source's thread. The whole session ends with the ramp
+    # interpolated to the edge, not the last reading (10 W) held.
+    def script(source: ReplaySource, child: ScriptedChild, clocks: Clocks) -> None:
+        t = 100.0
+        child.on_event(phase_event(Phase.MEASURING, 100.0))
+        while t <= 105.0:
+            clocks.mono = t
+            source.push(orin(t))
+            t += 0.5
+        child.on_event(done_event(105.0, units=5.0))
+        clocks.mono = 105.2
+
+        def late() -> None:
+            threading.Event().wait(0.3)
+            source.push(orin(105.5, gpu=50.0))
+
+        threading.Thread(target=late, daemon=True).start()
+
+    summary = run_scripted(tmp_path, ORIN_NX, script)
+    # 100 .. 105 at 10 W = 50 J; 105 .. 105.2 on the ramp 10 -> 50 W over 0.5 s:
+    # w(105.2) = 26 W, 0.2 x (10 + 26) / 2 = 3.6 J.
+    assert summary.whole.start_s == pytest.approx(100.0)
+    assert summary.whole.gpu_kwh * J == pytest.approx(53.6)
+
+
+def test_engine_restarts_the_window_at_a_second_measuring_edge(tmp_path: Path) -> None:
+    def script(source: ReplaySource, child: ScriptedChild, clocks: Clocks) -> None:
+        t = 100.0
+        while t <= 106.5:
+            clocks.mono = t
+            source.push(orin(t))
+            if t == 101.0:
+                child.on_event(phase_event(Phase.MEASURING, 101.0))
+            if t == 103.0:
+                child.on_event(phase_event(Phase.MEASURING, 103.0))  # the program's own edge
+            if t == 106.0:
+                child.on_event(done_event(106.0, units=3.0))
+            t += 0.5
+
+    summary = run_scripted(tmp_path, ORIN_NX, script)
+    assert summary.window is not None
+    assert summary.window.duration_s == pytest.approx(3.0)
+    assert summary.window.gpu_kwh * J == pytest.approx(30.0)
