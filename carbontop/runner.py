@@ -38,7 +38,7 @@ EventSink = Callable[[ProgressEvent], None]
 ExitSink = Callable[[int], None]
 
 CHILD_MODULE = "workloads.child"
-_POLL_S = 0.2
+_POLL_S = 0.2  # without a pidfd: how often the reader looks whether the child is gone
 
 
 def parse_event(line: bytes | str) -> ProgressEvent | None:
@@ -62,6 +62,14 @@ def parse_event(line: bytes | str) -> ProgressEvent | None:
         )
     except (ValueError, TypeError) as exc:
         log.warning("ignoring a bad event line from the workload (%s): %.200r", exc, line)
+        return None
+
+
+def _open_pidfd(pid: int) -> int | None:
+    """A pidfd for ``pid`` (readable once it exits), or None where the system has none."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
         return None
 
 
@@ -352,21 +360,37 @@ class WorkloadRunner:
             self._finished.set()
 
     def _read_events(self, proc: subprocess.Popen[bytes], read_fd: int) -> None:
-        """Read lines until EOF, or until the child is gone (a grandchild may hold the pipe)."""
+        """Read lines until EOF, or until the child is gone (a grandchild may hold the pipe).
+
+        The child's exit is watched through a pidfd where the kernel has them (Linux 5.3+): the
+        reader then sleeps until a line or the exit arrives, with no periodic wake-up. Elsewhere
+        it looks every ``_POLL_S``.
+        """
         poller = select.poll()
         poller.register(read_fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        pidfd = _open_pidfd(proc.pid)
+        if pidfd is not None:
+            poller.register(pidfd, select.POLLIN)
+        timeout_ms = None if pidfd is not None else _POLL_S * 1000
         buffer = b""
         exited = False
-        while True:
-            if poller.poll(_POLL_S * 1000):
-                chunk = os.read(read_fd, 65536)
-                if not chunk:
-                    break
-                buffer = self._dispatch_lines(buffer + chunk)
-            elif exited:
-                break  # the child is gone and nothing more is readable
-            elif proc.poll() is not None:
-                exited = True  # one more poll to drain what it wrote last
+        try:
+            while True:
+                ready = {fd for fd, _ in poller.poll(0 if exited else timeout_ms)}
+                if read_fd in ready:
+                    chunk = os.read(read_fd, 65536)
+                    if not chunk:
+                        break
+                    buffer = self._dispatch_lines(buffer + chunk)
+                elif exited:
+                    break  # the child is gone and nothing more is readable
+                elif pidfd in ready or (pidfd is None and proc.poll() is not None):
+                    exited = True  # one more poll to drain what it wrote last
+                    if pidfd is not None:
+                        poller.unregister(pidfd)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
         if buffer.strip():
             self._dispatch_lines(buffer + b"\n")
 

@@ -134,7 +134,9 @@ def test_real_tracker_delivers_quiet_per_second_readings(
     gaps = [b.t_unix_s - b.duration_s - a.t_unix_s for a, b in itertools.pairwise(readings)]
     assert all(abs(g) < 0.1 for g in gaps), gaps
     assert abs(readings[-1].t_unix_s - stop_t) < 1.0  # the final flush came at stop()
-    assert any(name.startswith("Thread-") or "Timer" in name for name in got.threads)
+    # CodeCarbon's schedules ran on the tracker's one pacing thread, never on timer threads
+    assert "carbontop-codecarbon" in got.threads
+    assert not any(name.startswith("Thread-") or "Timer" in name for name in got.threads)
 
     # what CodeCarbon chose, and GPU left alone
     assert tracker.cpu_mode not in (NOT_STARTED, STARTING, UNAVAILABLE)
