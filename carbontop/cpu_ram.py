@@ -521,10 +521,12 @@ class CpuRamTracker:
     def tick(self, now_s: float | None = None) -> float:
         """Runs whichever of CodeCarbon's two schedules is due; returns the next due time.
 
-        On the session clock. CodeCarbon's ``_monitor_power`` every second, then its
-        ``_measure_power_and_energy`` every ``measure_interval_s`` (the order CodeCarbon's own
-        timers, armed in that order at start, fire in). A late tick runs each due call once and
-        moves on (CodeCarbon's timers do not catch up either). Never raises.
+        On the session clock. CodeCarbon's ``_monitor_power`` every second and its
+        ``_measure_power_and_energy`` every ``measure_interval_s``; when both are due, the
+        measurement alone (the monitor only adds power samples for the seconds between
+        measurements and the tracker's utilisation averages, which carbontop does not read). A
+        late tick runs each due call once and moves on (CodeCarbon's timers do not catch up
+        either). Never raises.
         """
         now = session_time_s() if now_s is None else now_s
         with self._tick_lock:
@@ -532,11 +534,17 @@ class CpuRamTracker:
             if tracker is None or self._shut_down or getattr(tracker, "_start_time", None) is None:
                 return now + self.measure_interval_s
             try:
-                if now >= self._next_monitor_s - EARLY_S:
+                monitor_due = now >= self._next_monitor_s - EARLY_S
+                measure_due = now >= self._next_measure_s - EARLY_S
+                if monitor_due:
                     self._next_monitor_s = _next_on_grid(self._next_monitor_s, MONITOR_POWER_S,
                                                          now)
-                    tracker._scheduler_monitor_power.function()
-                if now >= self._next_measure_s - EARLY_S:
+                    if not measure_due:
+                        # A power sample between measurements; when a measurement is due too, its
+                        # own closing sample covers the same seconds (the monitor's would be a
+                        # zero-length one before it): the energies are the same without it.
+                        tracker._scheduler_monitor_power.function()
+                if measure_due:
                     self._next_measure_s = _next_on_grid(self._next_measure_s,
                                                          self.measure_interval_s, now)
                     tracker._scheduler.function()
