@@ -500,6 +500,9 @@ def _interrupted() -> Any:
     return FinalStatus.INTERRUPTED
 
 
+PLAIN_EVERY_S = 5.0  # a plain progress line (output not a terminal) this often
+
+
 def _follow(engine: Any, out: Any, received: list[int] | None = None) -> Any:
     """A live status line on a terminal; plain periodic lines otherwise."""
     tty = out.isatty()
@@ -511,18 +514,21 @@ def _follow(engine: Any, out: Any, received: list[int] | None = None) -> Any:
         if signalled_at is not None and time.monotonic() - signalled_at > 60:
             raise CarbontopError("the session did not end within 60 s of the signal "
                                  "(see the log file)")
-        summary = engine.wait_session(timeout=0.5 if tty else 1.0)
+        # Not a terminal: wake only for the next plain line (the session's end wakes it at once).
+        wait_s = 0.5 if tty else max(0.1, min(1.0 if received else PLAIN_EVERY_S,
+                                              last_plain + PLAIN_EVERY_S - time.monotonic()))
+        summary = engine.wait_session(timeout=wait_s)
         if summary is not None:
             if tty:
                 out.write("\r\x1b[K")
                 out.flush()
             return summary
-        line = status_line(engine.snapshot())
         if tty:
+            line = status_line(engine.snapshot())
             out.write("\r\x1b[K" + line[: os.get_terminal_size(out.fileno()).columns - 1])
             out.flush()
-        elif time.monotonic() - last_plain >= 5.0:
-            print(line, file=out, flush=True)
+        elif time.monotonic() - last_plain >= PLAIN_EVERY_S - 0.05:
+            print(status_line(engine.snapshot()), file=out, flush=True)
             last_plain = time.monotonic()
 
 

@@ -20,6 +20,16 @@ What CodeCarbon 3.3.x does on its own, and what this module does about it
   CodeCarbon neither counts the GPU that carbontop measures nor polls NVML (which on JetPack 6/7
   logs a traceback every second). ``gpu_ids=[]`` alone is not enough in 3.3.2: the GPU object
   still polls every device, and the process-wide hardware cache maps ``[]`` to "all GPUs".
+* Pacing: CodeCarbon's tracker runs two ``PeriodicScheduler`` timers that start a new
+  ``threading.Timer`` thread for every call (``_measure_power_and_energy`` every
+  ``measure_power_secs``, ``_monitor_power`` every second): about 0.16 % of a core at 1 s, most of
+  it starting and ending threads. Here those schedulers are inert (:class:`_InertScheduler`) and
+  :meth:`CpuRamTracker.tick` calls the same two methods on the same grid, from one long-lived
+  thread of its own or from the caller's loop (``external_pacing``: the engine's ticker). The
+  figures are CodeCarbon's own (``tests/unit/test_cpu_ram_pacing.py`` replays a load trace
+  through both). This leans on CodeCarbon's internals (the two scheduler attributes, the two
+  methods, ``_initialize_scheduler_state``): the minor version is pinned in pyproject.toml and
+  :func:`check_codecarbon_internals` fails loudly when they change.
 * Failures: ``__init__``, ``start()`` and ``stop()`` swallow exceptions in CodeCarbon; they are
   called unwrapped here, the result is checked, and :attr:`CpuRamTracker.error` says why CPU and
   RAM are unavailable. An exception in CodeCarbon's timer threads is caught and reported too
@@ -54,6 +64,8 @@ CODECARBON_LOGGER = "codecarbon"
 ROUTED_LOGGER = "carbontop.codecarbon"  # where CodeCarbon's records go (then carbontop's log)
 MIN_READING_S = 0.25  # shorter CodeCarbon intervals are merged into the next reading
 MIN_WATTS_S = 0.05  # a final interval shorter than this keeps the previous watts
+MONITOR_POWER_S = 1.0  # CodeCarbon's _scheduler_monitor_power period (fixed in CodeCarbon)
+EARLY_S = 0.05  # a tick this much before a due time counts as on time (timer jitter)
 START_JOIN_S = 20.0  # stop() waits this long for a start still in progress
 NOT_STARTED = "CodeCarbon not started"
 STARTING = "CodeCarbon starting"
@@ -102,6 +114,67 @@ def route_codecarbon_logging() -> None:
 
 # -- CodeCarbon classes, made on first use (import codecarbon lazily) -------------------------
 
+class _InertScheduler:
+    """Stands in for CodeCarbon's ``PeriodicScheduler``: the same ``start``/``stop``/``_stopped``
+    surface, no timer thread. :meth:`CpuRamTracker.tick` calls ``function`` on its grid instead."""
+
+    def __init__(self, interval: float, function: Callable[[], None]) -> None:
+        self.interval = interval
+        self.function = function
+        self._stopped = True
+
+    def start(self) -> None:
+        self._stopped = False
+
+    def stop(self) -> None:
+        self._stopped = True
+
+
+# What this module relies on inside CodeCarbon's BaseEmissionsTracker (3.3.x).
+_INTERNAL_METHODS = ("_initialize_scheduler_state", "_measure_power_and_energy", "_monitor_power",
+                     "_measure_power_and_energy_if_stale")
+_INTERNAL_ATTRIBUTES = ("_scheduler", "_scheduler_monitor_power")
+
+
+def check_codecarbon_internals() -> list[str]:
+    """What is missing from CodeCarbon's tracker for carbontop's pacing (empty: all there).
+
+    The stock ``_initialize_scheduler_state`` must build exactly the two schedulers, the first
+    calling ``_measure_power_and_energy`` every ``measure_power_secs`` and the second
+    ``_monitor_power`` every second: the replacement here builds the same two.
+    """
+    from codecarbon.emissions_tracker import BaseEmissionsTracker
+    from codecarbon.external.scheduler import PeriodicScheduler
+
+    missing = [f"BaseEmissionsTracker.{name}" for name in _INTERNAL_METHODS
+               if not callable(getattr(BaseEmissionsTracker, name, None))]
+    missing += [f"BaseEmissionsTracker.{name}" for name in _INTERNAL_ATTRIBUTES
+                if name not in getattr(BaseEmissionsTracker, "__annotations__", {})]
+    if missing:
+        return missing
+
+    class Probe:
+        _measure_power_secs = 7.0
+
+        def _measure_power_and_energy(self) -> None: ...
+
+        def _monitor_power(self) -> None: ...
+
+    probe: Any = Probe()
+    try:
+        BaseEmissionsTracker._initialize_scheduler_state(probe)
+    except Exception as exc:  # noqa: BLE001 - reported as a mismatch
+        return [f"_initialize_scheduler_state raised {_one_line(exc)}"]
+    found = [(getattr(probe, name, None)) for name in _INTERNAL_ATTRIBUTES]
+    want = [(probe._measure_power_and_energy, 7.0), (probe._monitor_power, MONITOR_POWER_S)]
+    for name, sched, (function, interval) in zip(_INTERNAL_ATTRIBUTES, found, want, strict=True):
+        if not isinstance(sched, PeriodicScheduler):
+            missing.append(f"{name} is not a PeriodicScheduler")
+        elif sched.function != function or float(sched.interval) != interval:
+            missing.append(f"{name} calls {sched.function} every {sched.interval} s")
+    return missing
+
+
 @dataclass(frozen=True)
 class _Classes:
     tracker: type
@@ -144,16 +217,19 @@ def _codecarbon_classes() -> _Classes:
             _unwrapped(OfflineEmissionsTracker.__init__)(self, **kwargs)
 
         def _initialize_scheduler_state(self) -> None:
-            super()._initialize_scheduler_state()
+            # The same two schedules as CodeCarbon's (check_codecarbon_internals), no timers:
+            # CpuRamTracker.tick runs them.
+            me: Any = self  # CodeCarbon's attributes are typed for its PeriodicScheduler
+            me._scheduler = _InertScheduler(me._measure_power_secs, self._measure_power_and_energy)
+            me._scheduler_monitor_power = _InertScheduler(MONITOR_POWER_S, self._monitor_power)
             self._carbontop_schedulers = (self._scheduler, self._scheduler_monitor_power)
 
         def carbontop_retire(self) -> None:
-            """After stop(): a timer that re-armed itself during stop() ends at its next tick."""
+            """After stop(): no further measurement, whoever calls."""
             self._carbontop_stopped = True
             self._carbontop_cancel_timers()
 
         def _carbontop_cancel_timers(self) -> None:
-            # PeriodicScheduler._run re-arms before it runs, even when stop() came in between.
             for scheduler in self._carbontop_schedulers:
                 with contextlib.suppress(Exception):
                     scheduler.stop()
@@ -288,6 +364,14 @@ def _codecarbon_version() -> str | None:
         return None
 
 
+def _next_on_grid(due: float, period: float, now: float) -> float:
+    """The first time ``due + k * period`` (k >= 1) after ``now``: the schedule's next call."""
+    if not math.isfinite(due):
+        return now + period
+    steps = max(1, math.floor((now - due) / period) + 1)
+    return due + steps * period
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -307,9 +391,12 @@ class CpuRamTracker:
     """CPU and RAM energy from CodeCarbon, delivered as :class:`CpuRamReading` once per interval.
 
     ``start()`` returns at once: building and starting CodeCarbon (about 1.5 s) runs on a
-    background thread. The sink is called from CodeCarbon's timer threads, from that start
-    thread and from the thread that calls ``stop()``; calls never overlap. ``on_status`` gets an
-    error text when CPU/RAM becomes unavailable and ``None`` when it runs (again).
+    background thread. CodeCarbon's two schedules run from :meth:`tick`: on a thread of this
+    tracker (``carbontop-codecarbon``, one wake per due time), or, with ``external_pacing``, from
+    the caller's own loop, which must call :meth:`tick` at least every ``measure_interval_s``
+    (the engine's ticker does). The sink is called from the pacing thread, from the start thread
+    and from the thread that calls ``stop()``; calls never overlap. ``on_status`` gets an error
+    text when CPU/RAM becomes unavailable and ``None`` when it runs (again).
     """
 
     def __init__(
@@ -320,6 +407,7 @@ class CpuRamTracker:
         log_path: Path | None = None,
         *,
         codecarbon_log_level: str = "warning",
+        external_pacing: bool = False,
     ) -> None:
         if not (math.isfinite(measure_interval_s) and measure_interval_s > 0):
             raise ValueError("measure_interval_s must be positive")
@@ -328,7 +416,13 @@ class CpuRamTracker:
         self.measure_interval_s = float(measure_interval_s)
         self.log_path = log_path
         self.codecarbon_log_level = codecarbon_log_level
+        self.external_pacing = external_pacing
         self._lock = threading.Lock()  # state below
+        self._tick_lock = threading.Lock()  # one CodeCarbon call at a time (tick, stop)
+        self._pacer: threading.Thread | None = None
+        self._pacer_stop = threading.Event()
+        self._next_monitor_s = math.inf  # session-clock due times of the two schedules
+        self._next_measure_s = math.inf
         self._deliver_lock = threading.Lock()  # serialises sink calls and the pending interval
         self._sink: Sink | None = None
         self._on_status: StatusSink | None = None
@@ -424,6 +518,46 @@ class CpuRamTracker:
         except Exception:  # noqa: BLE001 - stop never raises
             log.exception("stopping CodeCarbon failed")
 
+    def tick(self, now_s: float | None = None) -> float:
+        """Runs whichever of CodeCarbon's two schedules is due; returns the next due time.
+
+        On the session clock. CodeCarbon's ``_monitor_power`` every second and its
+        ``_measure_power_and_energy`` every ``measure_interval_s``; when both are due, the
+        measurement alone (the monitor only adds power samples for the seconds between
+        measurements and the tracker's utilisation averages, which carbontop does not read). A
+        late tick runs each due call once and moves on (CodeCarbon's timers do not catch up
+        either). Never raises.
+        """
+        now = session_time_s() if now_s is None else now_s
+        with self._tick_lock:
+            tracker = self._tracker
+            if tracker is None or self._shut_down or getattr(tracker, "_start_time", None) is None:
+                return now + self.measure_interval_s
+            try:
+                monitor_due = now >= self._next_monitor_s - EARLY_S
+                measure_due = now >= self._next_measure_s - EARLY_S
+                if monitor_due:
+                    self._next_monitor_s = _next_on_grid(self._next_monitor_s, MONITOR_POWER_S,
+                                                         now)
+                    if not measure_due:
+                        # A power sample between measurements; when a measurement is due too, its
+                        # own closing sample covers the same seconds (the monitor's would be a
+                        # zero-length one before it): the energies are the same without it.
+                        tracker._scheduler_monitor_power.function()
+                if measure_due:
+                    self._next_measure_s = _next_on_grid(self._next_measure_s,
+                                                         self.measure_interval_s, now)
+                    tracker._scheduler.function()
+            except Exception:  # noqa: BLE001 - the hooks report their own failures
+                log.exception("CodeCarbon tick failed")
+            return min(self._next_monitor_s, self._next_measure_s)
+
+    def _pace(self) -> None:
+        """The pacing thread: sleeps until the next due time, ticks."""
+        due = min(self._next_monitor_s, self._next_measure_s)
+        while not self._pacer_stop.wait(max(0.0, due - session_time_s())):
+            due = self.tick()
+
     def probe(self) -> str:
         """Runs CodeCarbon's hardware detection only (no timers, no readings): the CPU mode."""
         try:
@@ -503,6 +637,14 @@ class CpuRamTracker:
             return
         finally:
             route_codecarbon_logging()
+        started = session_time_s()
+        with self._tick_lock:  # CodeCarbon's start() armed both schedules now
+            self._next_monitor_s = started + MONITOR_POWER_S
+            self._next_measure_s = started + self.measure_interval_s
+        if not self.external_pacing:
+            self._pacer = threading.Thread(target=self._pace, name="carbontop-codecarbon",
+                                           daemon=True)
+            self._pacer.start()
         log.info("CodeCarbon running: CPU %s, RAM %s, every %.3g s", self._cpu_mode,
                  self._ram_prov.value, self.measure_interval_s)
         self._status(None)
@@ -517,14 +659,19 @@ class CpuRamTracker:
                 return
             self._shut_down = True
             tracker = self._tracker
+            pacer = self._pacer
+        self._pacer_stop.set()
+        if pacer is not None and pacer is not threading.current_thread():
+            pacer.join(5.0)
         try:
-            if tracker is not None and getattr(tracker, "_start_time", None) is not None:
-                try:
-                    _unwrapped(type(tracker).stop)(tracker)
-                except Exception:  # noqa: BLE001 - the final flush is best effort
-                    log.warning("CodeCarbon stop failed", exc_info=True)
-            if tracker is not None:
-                tracker.carbontop_retire()
+            with self._tick_lock:
+                if tracker is not None and getattr(tracker, "_start_time", None) is not None:
+                    try:
+                        _unwrapped(type(tracker).stop)(tracker)
+                    except Exception:  # noqa: BLE001 - the final flush is best effort
+                        log.warning("CodeCarbon stop failed", exc_info=True)
+                if tracker is not None:
+                    tracker.carbontop_retire()
             with self._deliver_lock:
                 pending, self._pending = self._pending, None
                 if pending is not None and (pending[1] + pending[2] > 0 or pending[0] > 0.05):

@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 HISTORY_S = 600.0  # the live chart's memory: bounded, whatever the session length
 DEADLINE_GRACE_S = 10.0  # how long past its measured duration a child may take to finish
 CPU_RAM_START_TIMEOUT_S = 15.0
+TICK_S = 1.0  # CSV flush and journal; CodeCarbon's schedules when it is paced from here
+# The recovery journal's progress: rewriting it (json, a temporary file, a rename) was 0.3 ms of
+# CPU a second, the ticker's largest part. A killed session's recovered CPU/RAM figures may
+# miss its last few seconds; its gpu_log rows are on disk every second.
+JOURNAL_EVERY_S = 5.0
 LAST_READING_WAIT_S = 1.5  # CodeCarbon measures every second: its reading spanning an end edge
 
 
@@ -363,6 +368,9 @@ class Engine:
         from carbontop.registry import find_workload
         from carbontop.runner import WorkloadRunner
 
+        # Units reports at the sampling pace (never above the child's 4 a second): each one
+        # wakes the event reader and the engine, and nothing shows them faster.
+        kwargs["units_every_s"] = max(0.25, self.info.interval_s)
         if command is not None:
             return WorkloadRunner.for_command(command, **kwargs)
         entry = find_workload(session.workload, workload_file)
@@ -376,7 +384,7 @@ class Engine:
         next_load = 0.0
         while True:
             try:
-                code = runner.wait(timeout=0.25)
+                code = runner.wait(timeout=self._supervise_wait_s(session, load_every_s))
                 break
             except TimeoutError:
                 pass
@@ -409,6 +417,18 @@ class Engine:
             session.failure_reason = (session.failure_reason or runner.failure_reason
                                       or f"exited with code {code}")
         self._finish(session, status)
+
+    def _supervise_wait_s(self, session: _Session, load_every_s: float) -> float:
+        """How long the supervisor may sleep: the child's exit wakes it at once; otherwise
+        the simulated load's pace, or the overrun deadline (every 5 s at most, every second
+        before measuring starts): a session at rest costs it no wake-ups between."""
+        if self.sim_load is not None:
+            return load_every_s
+        started = session.measuring_started_s
+        if started is None:
+            return 1.0
+        left = started + session.duration_s + DEADLINE_GRACE_S - self.monotonic()
+        return min(5.0, max(0.25, left))
 
     def _finish(self, session: _Session, status: FinalStatus) -> None:
         try:
@@ -715,11 +735,22 @@ class Engine:
             self.sim_load.set_phase(phase)
 
     def _tick_loop(self) -> None:
-        while not self._closed.wait(1.0):
+        # With an externally paced CodeCarbon (CpuRamTracker.tick), this thread runs its
+        # schedules too, waking at their due times (every second): one wake a second in all.
+        paced = self.cpu_ram if getattr(self.cpu_ram, "external_pacing", False) else None
+        due = time.monotonic() + TICK_S
+        journal_due = 0.0
+        while not self._closed.wait(max(0.0, due - time.monotonic())):
+            due = time.monotonic() + TICK_S
+            if paced is not None:
+                due = min(due, paced.tick())
             try:
                 self.store.flush_all(final=False)
                 session = self._session
-                if session is not None and not session.done.is_set():
+                now = time.monotonic()
+                if (session is not None and not session.done.is_set()
+                        and now >= journal_due):
+                    journal_due = now + JOURNAL_EVERY_S
                     self.store.update_journal(session.run_id, self._journal_progress(session))
             except Exception:  # noqa: BLE001 - the ticker must survive anything
                 log.exception("tick failed")

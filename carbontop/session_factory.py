@@ -26,7 +26,7 @@ def build_engine(settings: Any, cpu_ram: bool = True) -> Any:
         if cpu_ram:
             from carbontop.cpu_ram import CpuRamTracker
 
-            tracker = CpuRamTracker(intensity, exclude_gpu=True)
+            tracker = CpuRamTracker(intensity, exclude_gpu=True, external_pacing=True)
         return Engine(settings, opened.source, intensity, cpu_ram=tracker,
                       sim_load=opened.sim_load)
     except BaseException:

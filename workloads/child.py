@@ -349,8 +349,10 @@ class Runner:
         signals: _Signals,
         parent_pid: int | None,
         duration_s: float | None,
+        units_every_s: float = UNITS_EVERY_S,
     ) -> None:
         self.events = events
+        self.units_every_s = units_every_s
         self.signals = signals
         self.parent_pid = parent_pid
         self.duration_s = duration_s
@@ -566,7 +568,7 @@ class Runner:
             if step.last:
                 return True
             now = session_time_s()
-            if now - last_report >= UNITS_EVERY_S:
+            if now - last_report >= self.units_every_s:
                 last_report = now
                 self.check()  # PR_SET_PDEATHSIG's fallback, at the reporting pace
                 self.report_units()
@@ -624,7 +626,7 @@ class ProgressReader:
     counts at its ``t=`` stamp when that is a time on the session clock between the command's
     start and now, else at the moment it was read; a stamp is never placed before the current
     phase's start. Units are reported to the monitor at
-    most every ``UNITS_EVERY_S`` and at every edge, however often the program writes them.
+    most every ``runner.units_every_s`` and at every edge, however often the program writes them.
     """
 
     def __init__(self, runner: Runner, fd: int, earliest_s: float) -> None:
@@ -687,7 +689,7 @@ class ProgressReader:
             runner.add_units(line.units)
             if line.unit:
                 runner.events.unit = line.unit
-            if at_s - self._last_units_report_s >= UNITS_EVERY_S:
+            if at_s - self._last_units_report_s >= runner.units_every_s:
                 runner.report_units(t_s=at_s)
                 self._last_units_report_s = at_s
 
@@ -725,6 +727,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events-fd", type=int, required=True, help="pipe for event lines")
     parser.add_argument("--parent-pid", type=int, help="exit if our parent is no longer this pid")
     parser.add_argument("--memory-limit-bytes", type=int, help="RLIMIT_AS for this process")
+    parser.add_argument("--units-every", type=float, default=UNITS_EVERY_S,
+                        help="report units at most this often, in seconds (phase edges at once)")
     return parser.parse_args(argv)
 
 
@@ -738,7 +742,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parse_args(argv)
     events = EventWriter(args.events_fd)
-    runner = Runner(events, signals, args.parent_pid, args.duration)
+    if not args.units_every > 0:
+        raise SystemExit("--units-every must be positive seconds, e.g. 0.25")
+    runner = Runner(events, signals, args.parent_pid, args.duration, args.units_every)
     try:
         set_parent_death_signal(args.parent_pid)
         apply_memory_limit(args.memory_limit_bytes)

@@ -59,7 +59,8 @@ log = logging.getLogger(__name__)
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 STARTING_TEXT = "opening the power source and CodeCarbon…"
-REFRESH_S = 0.4  # numbers: 2.5 Hz
+REFRESH_S = 0.4  # numbers: at most 2.5 Hz (short sampling intervals)
+REFRESH_MAX_S = 1.0  # ...and at least once a second (the elapsed time, the state line)
 CHART_S = 1.0  # the plot: at most 1 Hz (a redraw costs 16-90 ms)
 MAX_MESSAGES = 2000
 
@@ -185,8 +186,15 @@ class CarbontopApp(App[int]):
         # that would otherwise share the interpreter with the first paint.
         self.call_after_refresh(self._start_opening)
         self.call_after_refresh(self._first_refresh)
-        self.set_interval(REFRESH_S, self._refresh_panels, name="refresh")
+        self.set_interval(self.refresh_s, self._refresh_panels, name="refresh")
         self.query_one("#menu-list", OptionList).focus()
+
+    @property
+    def refresh_s(self) -> float:
+        """The panels' refresh period: the sampling pace, within 0.4-1 s. Faster than the samples
+        would repaint the same figures (an idle repaint pass was most of the idle dashboard's
+        CPU at 1 s); slower than a second would freeze the clock."""
+        return min(REFRESH_MAX_S, max(REFRESH_S, float(self.settings.interval_s)))
 
     def on_resize(self, event: Resize) -> None:
         w, h = event.size.width, event.size.height

@@ -144,7 +144,9 @@ def test_real_tracker_delivers_quiet_per_second_readings(
     assert all(abs(g) < 0.1 for g in gaps), gaps
     # the final flush came during stop()
     assert stop_t - 0.01 <= readings[-1].t_unix_s <= stop_end + 0.01
-    assert any(name.startswith("Thread-") or "Timer" in name for name in got.threads)
+    # CodeCarbon's schedules ran on the tracker's one pacing thread, never on timer threads
+    assert "carbontop-codecarbon" in got.threads
+    assert not any(name.startswith("Thread-") or "Timer" in name for name in got.threads)
 
     # what CodeCarbon chose, and GPU left alone
     assert tracker.cpu_mode not in (NOT_STARTED, STARTING, UNAVAILABLE)
