@@ -1,7 +1,7 @@
 """The checks that need a CUDA GPU, as one prepared script: ``python -m benchmarks.cuda_check``.
 
 1. The CUDA workloads (matmul fp16, cnn-inference, transformer-inference, training, gpu-stress,
-   all ``device=cuda``), each bare (``python -m workloads.child`` alone) and under
+   all ``device=cuda``), each bare (``python -m carbontop.child`` alone) and under
    ``carbontop run ... --gpu-source nvml`` in interleaved pairs: throughput ratio, and what
    carbontop measured (GPU energy of the window, J per unit, samples).
 2. NVML's hardware energy counter against integrated power, over the same window: NvmlSource

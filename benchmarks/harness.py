@@ -1,7 +1,7 @@
 """Workload harness: GFLOP/s of the ``matmul`` workload vs a bare ``torch.matmul`` loop.
 
 One process, the same matrices. Harness side: the child's own measuring loop
-(``workloads.child.Runner``, events written to ``/dev/null`` exactly as to carbontop's pipe:
+(``carbontop.child.loop``, events written to ``/dev/null`` exactly as to carbontop's pipe:
 one ``step()`` per GEMM returning a ``Step``, the signal wrapper, the clock read, a ``units`` event
 every 0.25 s). Bare side: ``torch.matmul(a, b, out=c)`` in a plain ``for`` loop, its length
 calibrated to last as long, timed once. Blocks alternate (AB, BA, ...) after a warm-up; the ratio
@@ -33,8 +33,11 @@ def run(quick: bool = False, size: int = 0, pairs: int | None = None,
         block_s: float | None = None) -> dict[str, Any]:
     import torch
 
+    from carbontop.child.loop import WorkloadLoop
+    from carbontop.child.phases import Phases
+    from carbontop.child.signals import Signals
+    from carbontop.child.writer import EventWriter
     from carbontop.model import Phase
-    from workloads.child import EventWriter, Runner, _Signals
     from workloads.matmul import Matmul
 
     pairs = pairs or (3 if quick else 30)
@@ -45,16 +48,16 @@ def run(quick: bool = False, size: int = 0, pairs: int | None = None,
     a, b, c = workload.tensors
     flop = 2.0 * workload.size**3
     null = os.open(os.devnull, os.O_WRONLY)
-    runner = Runner(EventWriter(null, unit=Matmul.unit), _Signals(), parent_pid=None,
-                    duration_s=block_s)
+    phases = Phases(EventWriter(null, unit=Matmul.unit))
+    loop = WorkloadLoop(phases, Signals(), duration_s=block_s)
 
     def harness_block() -> float:
-        runner.enter(Phase.MEASURING)
+        phases.enter(Phase.MEASURING)
         t0 = time.monotonic()
-        runner._loop(workload, block_s, at_least_one=True)
+        loop.steps(workload, block_s, at_least_one=True)
         workload.synchronize()
-        runner.report_units()
-        return runner.units / (time.monotonic() - t0)  # GFLOP/s: the workload's unit
+        phases.report_units()
+        return phases.units / (time.monotonic() - t0)  # GFLOP/s: the workload's unit
 
     def bare_block(n: int) -> float:
         t0 = time.perf_counter()

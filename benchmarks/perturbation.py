@@ -1,6 +1,6 @@
 """Perturbation: workload throughput bare vs under carbontop, in interleaved A/B pairs.
 
-Bare: the very child carbontop would start (``python -m workloads.child``), with our own pipe for
+Bare: the very child carbontop would start (``python -m carbontop.child``), with our own pipe for
 its events and nothing else running; throughput = units over the measuring window, from the
 child's own event timestamps (the phase event that opens it, the ``done`` event that closes it),
 as the engine computes it. Under carbontop: ``carbontop run WORKLOAD --demo --json``,
@@ -58,7 +58,7 @@ def run_bare(workload: str, duration_s: float, warmup_s: float, sandbox: Sandbox
              params: dict[str, str] | None = None) -> dict[str, Any]:
     """The child alone; reads its event lines from a pipe like carbontop's runner does."""
     read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-m", "workloads.child", "--events-fd", str(write_fd),
+    argv = [sys.executable, "-m", "carbontop.child", "--events-fd", str(write_fd),
             "--workload", workload,
             "--params", json.dumps({**(params or {}), "warmup_s": f"{warmup_s:g}"}),
             "--duration", repr(float(duration_s))]
@@ -178,7 +178,7 @@ def toggled(workload: str, cycles: int, window_s: float, sandbox: Sandbox) -> di
     from benchmarks.overhead import wait_started
 
     read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-m", "workloads.child", "--events-fd", str(write_fd),
+    argv = [sys.executable, "-m", "carbontop.child", "--events-fd", str(write_fd),
             "--workload", workload, "--params", json.dumps({"warmup_s": "2"}),
             "--duration", "7200"]
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

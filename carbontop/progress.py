@@ -34,9 +34,10 @@ A line may carry the moment it describes: ``t=SECONDS`` on ``CLOCK_MONOTONIC`` (
 e.g. ``carbontop:phase=measure t=12345.678901``. This module stamps every line so. A line without
 a stamp counts from the moment carbontop read it, which is as soon as it is written.
 
-This module is the protocol's one definition: the writer below and the reader in the workload child
-(:mod:`workloads.child`) both use :func:`encode_line` and :func:`parse_line`. It stays stdlib-only
-and Python 3.8 compatible, because it runs inside the user's program, whatever its Python.
+This module is the protocol's one definition: the writer below (:func:`encode_line`) and the
+reader in the workload child (:mod:`carbontop.child.progress_reader`, :func:`parse_line`). It stays
+stdlib-only and Python 3.8 compatible, because it runs inside the user's program, whatever its
+Python.
 """
 
 from __future__ import annotations

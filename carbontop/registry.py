@@ -10,49 +10,28 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
 import importlib.machinery
 import importlib.util
 import logging
+import warnings
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Literal
 
+from carbontop.entry_points import workload_entry_points
 from carbontop.errors import BadInput
+from carbontop.workload import LEGACY_MESSAGE, LEGACY_MODULE, Workload, resolve_params
 
 log = logging.getLogger(__name__)
 
-GROUP = "carbontop.workloads"
 BUILTIN_DISTRIBUTION = "carbontop"
 BASE_CLASS = "Workload"
 
 Source = Literal["builtin", "plugin", "file"]
 
-BUILTIN_WORKLOADS: dict[str, str] = {
-    "gpu-stress": "workloads.stress:GpuStress",
-    "cpu-stress": "workloads.stress:CpuStress",
-    "ram-stress": "workloads.stress:RamStress",
-    "stress-all": "workloads.stress:StressAll",
-    "matmul": "workloads.matmul:Matmul",
-    "cnn-inference": "workloads.cnn:CnnInference",
-    "transformer-inference": "workloads.transformer:TransformerInference",
-    "llm-generate": "workloads.llm:LlmGenerate",
-    "training": "workloads.training:Training",
-    "idle": "workloads.idle:Idle",
-}
-"""The built-ins, as pyproject.toml's entry points list them (a test keeps the two equal). An
-editable install made before a built-in was added lacks its entry point until ``pip install -e .``
-runs again; this table lists it meanwhile."""
-
-
-def workload_entry_points() -> list[EntryPoint]:
-    """The installed entry points of group ``carbontop.workloads``, plus any built-in the
-    installed metadata does not list yet."""
-    found = list(entry_points(group=GROUP))
-    named = {ep.name for ep in found}
-    found += [EntryPoint(name, target, GROUP) for name, target in BUILTIN_WORKLOADS.items()
-              if name not in named]
-    return found
+_WARNED: set[tuple[str, int]] = set()  # (file, line) of legacy imports already warned about
 
 
 @dataclass(frozen=True)
@@ -141,10 +120,6 @@ def check_builtin_params(entry: WorkloadEntry, params: dict[str, str]) -> None:
     """
     if entry.source != "builtin":
         return
-    import importlib
-
-    from workloads.base import Workload, resolve_params
-
     module, _, attr = entry.target.partition(":")
     cls = getattr(importlib.import_module(module), attr, None)
     if isinstance(cls, type) and issubclass(cls, Workload):
@@ -182,11 +157,12 @@ def entries_from_file(path: Path) -> list[WorkloadEntry]:
                 source="file",
             )
         ]
+    warn_legacy_imports(tree, path)
     classes = _workload_classes(tree)
     if not classes:
         raise BadInput(
             f"{path} defines no Workload subclass: "
-            "write `class MyWork(Workload):` (from workloads.base import Workload) in it"
+            "write `class MyWork(Workload):` (from carbontop.workload import Workload) in it"
         )
     entries = []
     for node in classes:
@@ -227,6 +203,7 @@ def _entry_from_entry_point(ep: EntryPoint) -> WorkloadEntry:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (SyntaxError, ValueError, UnicodeDecodeError, OSError) as exc:
         return broken(f"cannot read {path}: {_one_line(exc)}")
+    warn_legacy_imports(tree, path)
     node = _find_class(tree, attr)
     if node is None:
         return broken(f"class {attr} not found in {path}")
@@ -256,6 +233,25 @@ def find_source(module_name: str) -> Path:
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         raise ImportError(f"no Python source for {module_name}")
     return Path(spec.origin)
+
+
+def warn_legacy_imports(tree: ast.Module, path: Path) -> None:
+    """A FutureWarning at each line of a plugin's source that imports ``workloads.base``, the
+    plugin API's old home: shown on the terminal by ``carbontop run`` and ``carbontop list``
+    (before the workload's own process, whose log gets the shim's warning), once per line."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            legacy = node.module == LEGACY_MODULE or (
+                node.module == LEGACY_MODULE.partition(".")[0]
+                and any(alias.name == LEGACY_MODULE.partition(".")[2] for alias in node.names))
+        elif isinstance(node, ast.Import):
+            legacy = any(alias.name == LEGACY_MODULE for alias in node.names)
+        else:
+            continue
+        where = (str(path), node.lineno)
+        if legacy and where not in _WARNED:
+            _WARNED.add(where)
+            warnings.warn_explicit(LEGACY_MESSAGE, FutureWarning, str(path), node.lineno)
 
 
 def _find_class(tree: ast.Module, name: str) -> ast.ClassDef | None:

@@ -3,7 +3,8 @@
 The monitor must never import torch, and jetson-stats 7 forces the multiprocessing start method to
 'fork' when it is imported, so a multiprocessing child would inherit the monitor's threads and
 sockets. We therefore start a fresh interpreter with :mod:`subprocess` (``python -m
-workloads.child``), give it the write end of a pipe for events, and send its stdout/stderr to a log.
+carbontop.child``), give it the write end of a pipe for events, and send its stdout/stderr to a log.
+The two share only the event lines (:mod:`carbontop.events`), never each other's code.
 
 The API is blocking and thread-safe: call ``start()``/``stop()``/``wait()`` from any thread (a
 Textual worker: ``await runner.wait_async()``). ``on_event`` and ``on_exit`` run in the
@@ -29,7 +30,9 @@ from typing import IO, Any
 
 import psutil
 
+from carbontop import events
 from carbontop.errors import BadInput
+from carbontop.events import parse_event
 from carbontop.model import Phase, ProgressEvent
 from carbontop.registry import WorkloadEntry, find_workload
 from carbontop.workload_python import ChildPath, check_workload_python
@@ -39,35 +42,8 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[ProgressEvent], None]
 ExitSink = Callable[[int], None]
 
-CHILD_MODULE = "workloads.child"
+CHILD_MODULE = "carbontop.child"  # run as ``python -m``
 _POLL_S = 0.2  # without a pidfd: how often the reader looks whether the child is gone
-
-
-def parse_event(line: bytes | str) -> ProgressEvent | None:
-    """One event line from the child; None (and a log line) when it is not a valid event."""
-    try:
-        data = json.loads(line)
-        if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
-            raise ValueError("not an event object")
-        phase = data.get("phase")
-        info = data.get("info") or {}
-        return ProgressEvent(
-            kind=data["kind"],
-            t_unix_s=float(data.get("t_unix_s") or time.time()),
-            phase=Phase(phase) if phase is not None else None,
-            units=_opt_float(data.get("units")),
-            unit=str(data["unit"]) if data.get("unit") is not None else None,
-            flops=_opt_float(data.get("flops")),
-            message=str(data.get("message") or ""),
-            info={str(key): str(value) for key, value in dict(info).items()},
-            t_s=_opt_float(data.get("t_s")),
-            subphase=str(data["subphase"]) if data.get("subphase") is not None else None,
-            subphase_units={str(key): float(value)
-                            for key, value in dict(data.get("subphase_units") or {}).items()},
-        )
-    except (ValueError, TypeError) as exc:
-        log.warning("ignoring a bad event line from the workload (%s): %.200r", exc, line)
-        return None
 
 
 def _entry_target(name: str | None) -> str | None:
@@ -85,10 +61,6 @@ def _open_pidfd(pid: int) -> int | None:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
         return None
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def describe_exit(returncode: int) -> str:
@@ -452,19 +424,23 @@ class WorkloadRunner:
         *lines, rest = data.split(b"\n")
         for line in lines:
             if line.strip():
-                event = parse_event(line)
-                if event is not None:
-                    self._deliver(event)
+                try:
+                    event = parse_event(line)
+                except ValueError as exc:
+                    log.warning("ignoring a bad event line from the workload (%s): %.200r", exc,
+                                line)
+                    continue
+                self._deliver(event)
         return rest
 
     def _deliver(self, event: ProgressEvent) -> None:
-        if event.kind == "phase" and event.phase is not None:
+        if event.kind == events.PHASE and event.phase is not None:
             self.phase = event.phase
-        elif event.kind == "info":
+        elif event.kind == events.INFO:
             self.info = {**self.info, **event.info}  # replaced, never mutated: safe to read
-        elif event.kind == "error" and self._error_event is None:
+        elif event.kind == events.ERROR and self._error_event is None:
             self._error_event = event
-        elif event.kind == "done":
+        elif event.kind == events.DONE:
             self.done = event
             self.phase = Phase.DONE
         if self.on_event is not None:

@@ -2,7 +2,7 @@
 
 On JetPack 5 NVIDIA's torch wheels exist only for the system's Python 3.8, while carbontop (its
 CodeCarbon) needs 3.10 or newer. The monitor therefore stays in carbontop's Python and starts the
-workload child (``python -m workloads.child``) with the interpreter the user names.
+workload child (``python -m carbontop.child``) with the interpreter the user names.
 
 The child must see carbontop's own source packages and nothing else of carbontop's environment:
 numpy, torch and psutil have to come from the target interpreter (a wheel built for 3.11 does not
@@ -35,7 +35,7 @@ from carbontop.errors import BadInput
 log = logging.getLogger(__name__)
 
 MIN_VERSION = (3, 8)
-CHILD_PACKAGES = ("carbontop", "workloads")  # what ``python -m workloads.child`` imports
+CHILD_PACKAGES = ("carbontop", "workloads")  # the child, and the built-in workloads
 PROBE_TIMEOUT_S = 60.0  # a cold interpreter on an SD card can take seconds
 FIX = "give a Python 3.8 or newer, e.g. --workload-python /usr/bin/python3"
 
@@ -53,7 +53,7 @@ if sys.version_info >= (3, 8):
         if not found:
             sys.stdout.write("missing %s\\n" % name)
     try:
-        import workloads.child
+        import carbontop.child.main
     except Exception as exc:
         text = (str(exc).splitlines() or [""])[0]
         sys.stdout.write("broken %s: %s\\n" % (type(exc).__name__, text))

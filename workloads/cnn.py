@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workloads.base import Step, Workload, pick_device, pick_dtype, pick_size
+from carbontop.workload import Step, Workload
+from carbontop.workload_torch import pick_device, pick_dtype, pick_size
 
 if TYPE_CHECKING:
     import torch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from workloads.base import Step, Workload
+from carbontop.workload import Step, Workload
 
 
 class Idle(Workload):

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from carbontop.clock import session_time_s
 from carbontop.errors import BadInput
-from workloads.base import Step, Workload, pick_device, torch_info
+from carbontop.workload import Step, Workload
+from carbontop.workload_torch import pick_device, torch_info
 
 if TYPE_CHECKING:
     import torch

@@ -7,7 +7,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from workloads.base import Step, Workload, pick_device, pick_size
+from carbontop.workload import Step, Workload
+from carbontop.workload_torch import pick_device, pick_size
 
 if TYPE_CHECKING:
     import torch

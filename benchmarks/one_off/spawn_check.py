@@ -22,7 +22,7 @@ from benchmarks.perturbation import run_bare, run_carbontop
 def bare_like_carbontop(workload: str, box: Sandbox) -> float:
     """The child as carbontop's runner spawns it; throughput over its measuring phase."""
     read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-m", "workloads.child", "--events-fd", str(write_fd),
+    argv = [sys.executable, "-m", "carbontop.child", "--events-fd", str(write_fd),
             "--parent-pid", str(os.getpid()), "--workload", workload,
             "--params", json.dumps({"warmup_s": 2.0}, default=str), "--duration", repr(5.0)]
     env = box.env()

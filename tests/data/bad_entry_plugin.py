@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from workloads.base import Step, Workload
+from carbontop.workload import Step, Workload
 
 MARKER = os.environ.get("CARBONTOP_TEST_IMPORT_MARKER")
 if MARKER:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import signal
 import time
 
-from workloads.base import Step, Workload
+from carbontop.workload import Step, Workload
 
 
 class Counter(Workload):

@@ -95,15 +95,20 @@ def test_the_child_path_holds_carbontop_and_no_venv(tmp_path: Path) -> None:
     subprocess.run([str(PY38), "-m", "venv", "--without-pip", str(bare)], check=True)
     child_path = ChildPath()
     try:
-        code = ("import sys, workloads.child as child; print(sys.version_info[:2]); "
-                "print(child.workload_entry_points()); import numpy")
+        code = ("import sys, carbontop.child.main; import importlib.metadata as m; "
+                "from carbontop.entry_points import BUILTIN_WORKLOADS, workload_entry_points; "
+                "print(sys.version_info[:2]); "
+                "print([d.metadata['Name'] for d in m.distributions()]); "
+                "print({e.name: e.value for e in workload_entry_points()} == BUILTIN_WORKLOADS); "
+                "import numpy")
         done = subprocess.run([str(bare / "bin" / "python"), "-c", code], capture_output=True,
                               text=True, env=child_path.env(os.environ))
         assert sorted(p.name for p in child_path.directory.iterdir()) == ["carbontop",
                                                                             "workloads"]
     finally:
         child_path.remove()
-    assert done.stdout.split() == ["(3,", "8)", "[]"]  # no carbontop installed in that 3.8
+    # no carbontop installed in that 3.8 (nothing is), yet the built-ins are found by name
+    assert done.stdout.split() == ["(3,", "8)", "[]", "True"], done.stderr
     assert "No module named 'numpy'" in done.stderr  # carbontop's venv has numpy: not seen
     assert not child_path.directory.exists()
 
@@ -115,7 +120,7 @@ def test_a_plugin_is_handed_over_as_module_and_class(
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "work.py").write_text(textwrap.dedent("""
-        from workloads.base import Step, Workload
+        from workloads.base import Step, Workload  # the API's old home: works, with a warning
 
         class Three(Workload):
             name = "three"
@@ -134,6 +139,9 @@ def test_a_plugin_is_handed_over_as_module_and_class(
     assert runner.info["python"] == "3.8.18"
     assert runner.info["target"] == "my_plugin.work:Three"
     assert runner.done is not None and runner.done.units == 6.0  # 3 steps of 2 units
+    log = (tmp_path / "w.log").read_text()
+    # (the child's path reaches the package through a link: the file's name, then the line)
+    assert "/my_plugin/work.py:2: FutureWarning: workloads.base is deprecated" in log
 
 
 @needs_py38
@@ -146,7 +154,7 @@ def test_the_child_imports_only_files_checked_for_38() -> None:
              if v == "py38"]
     child_path = ChildPath()
     try:
-        code = ("import sys, workloads.child, workloads.idle, workloads.stress; "
+        code = ("import sys, carbontop.child.main, workloads.idle, workloads.stress; "
                 "print('\\n'.join(sorted(sys.modules)))")
         done = subprocess.run([str(PY38), "-c", code], capture_output=True, text=True,
                               env=child_path.env(os.environ), check=True)
@@ -155,7 +163,9 @@ def test_the_child_imports_only_files_checked_for_38() -> None:
     modules = done.stdout.split()
     assert "numpy" not in modules and "psutil" not in modules and "torch" not in modules
     ours = [m for m in modules if m.split(".")[0] in ("carbontop", "workloads")]
-    assert {"carbontop.progress", "carbontop.model", "workloads.base"} <= set(ours)
+    assert {"carbontop.child.main", "carbontop.events", "carbontop.progress", "carbontop.model",
+            "carbontop.workload"} <= set(ours)
+    assert "workloads.base" not in ours  # the built-ins use carbontop.workload
     for module in ours:
         parts = module.split(".")
         is_package = (root.joinpath(*parts) / "__init__.py").exists()

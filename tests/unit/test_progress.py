@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -137,8 +138,15 @@ def test_the_writer_runs_on_python_3_8() -> None:
 
 def test_the_child_uses_the_same_protocol() -> None:
     """One definition: the workload child reads with carbontop.progress; it keeps no copy."""
-    from workloads import child
+    from carbontop.child import command, progress_reader
 
-    assert child.parse_line is progress.parse_line
-    assert child.PROGRESS_FD_ENV is progress.PROGRESS_FD_ENV
-    assert '"carbontop:' not in (ROOT / "workloads" / "child.py").read_text()
+    assert progress_reader.parse_line is progress.parse_line
+    assert command.PROGRESS_FD_ENV is progress.PROGRESS_FD_ENV
+    others = [path for path in (ROOT / "carbontop").rglob("*.py") if path.name != "progress.py"]
+    others += list((ROOT / "workloads").rglob("*.py"))
+    assert len(others) > 40
+    copies = re.compile(r"""["']carbontop:(phase|subphase|units)=|startswith\(["']carbontop:"""
+                        r"""|environ\b.*CARBONTOP_PROGRESS_FD""")
+    for path in others:  # nobody else writes, parses or finds protocol lines
+        assert not copies.search(path.read_text()), path
+    assert copies.search("if text.startswith('carbontop:'):")  # what a copy would look like

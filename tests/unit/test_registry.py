@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from carbontop import registry
+from carbontop import entry_points, registry
+from carbontop.entry_points import BUILTIN_WORKLOADS, GROUP
 from carbontop.errors import BadInput
 from carbontop.registry import (
     WorkloadEntry,
@@ -81,14 +82,29 @@ def test_file_workloads_are_read_not_run(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_builtin_table_is_pyprojects_entry_points() -> None:
-    """registry.BUILTIN_WORKLOADS lists what pyproject.toml declares: an install made before a
-    built-in was added still finds it (the metadata lacks it until `pip install -e .` reruns)."""
+    """BUILTIN_WORKLOADS lists what pyproject.toml declares: an install made before a built-in
+    was added still finds it (the metadata lacks it until `pip install -e .` reruns)."""
     import tomllib
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     declared = pyproject["project"]["entry-points"]["carbontop.workloads"]
-    assert declared == registry.BUILTIN_WORKLOADS
+    assert declared == BUILTIN_WORKLOADS
     assert {name: target for name, (target, _) in BUILTINS.items()} == declared
+
+
+def test_entry_points_are_the_installed_ones_plus_missing_builtins(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one lookup, used by the registry and by the workload child (under any Python): an
+    installed entry point wins over the table; a built-in the metadata lacks is added."""
+    from importlib.metadata import EntryPoints
+
+    installed = [EntryPoint("idle", "my_fork.idle:Idle", GROUP),
+                 EntryPoint("mine", "my_plugin.work:Mine", GROUP),
+                 EntryPoint("other", "elsewhere:Thing", "another.group")]
+    monkeypatch.setattr(entry_points, "entry_points", lambda: EntryPoints(installed))
+    found = {ep.name: ep.value for ep in entry_points.workload_entry_points()}
+    assert found == {**BUILTIN_WORKLOADS, "idle": "my_fork.idle:Idle",
+                     "mine": "my_plugin.work:Mine"}
 
 
 def test_plugin_file_lists_every_class() -> None:
@@ -100,7 +116,7 @@ def test_plugin_file_lists_every_class() -> None:
 
 def test_broken_file_is_listed_with_an_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"
-    broken.write_text("from workloads.base import Workload\nclass Broken(Workload:\n    pass\n")
+    broken.write_text("from carbontop.workload import Workload\nclass Broken(Workload:\n    pass\n")
     entries = list_workloads(broken)
     assert len(entries) == len(BUILTINS) + 1
     entry = entries[-1]
@@ -134,7 +150,7 @@ def test_broken_entry_points_never_fatal(monkeypatch: pytest.MonkeyPatch, tmp_pa
     bad_module = tmp_path / "carbontop_test_syntax_plugin.py"
     bad_module.write_text("def (:\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    group = registry.GROUP
+    group = GROUP
     fake = [
         EntryPoint("ok", "workloads.idle:Idle", group),
         EntryPoint("missing-module", "carbontop_no_such_module:Thing", group),
@@ -142,7 +158,7 @@ def test_broken_entry_points_never_fatal(monkeypatch: pytest.MonkeyPatch, tmp_pa
         EntryPoint("syntax", "carbontop_test_syntax_plugin:Thing", group),
         EntryPoint("not-a-class", "workloads.idle", group),
     ]
-    monkeypatch.setattr(registry, "entry_points", lambda group: fake)
+    monkeypatch.setattr(registry, "workload_entry_points", lambda: fake)
     entries = {entry.name: entry for entry in list_workloads()}
     assert entries["ok"].error is None and entries["ok"].unit == "second"
     assert "not found" in (entries["missing-module"].error or "")

@@ -15,9 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from carbontop.events import parse_event
 from carbontop.model import Phase, ProgressEvent
 from carbontop.registry import find_workload
-from carbontop.runner import WorkloadRunner, describe_exit, parse_event
+from carbontop.runner import WorkloadRunner, describe_exit
 from tests.waiting import wait_until
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -488,19 +489,23 @@ def test_without_a_pidfd_the_commands_exit_is_still_seen_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Python 3.8 or a kernel before 5.3 has no pidfd: the exit is polled (every 10 ms)."""
-    from workloads import child
+    from carbontop.child import command
+    from carbontop.child.phases import Phases
+    from carbontop.child.signals import Signals
+    from carbontop.child.writer import EventWriter
 
-    monkeypatch.setattr(child, "_exit_fd", lambda pid: None)
+    monkeypatch.setattr(command, "exit_fd_of", lambda pid: None)
     read_fd, write_fd = os.pipe()
     try:
-        runner = child.Runner(child.EventWriter(write_fd), child._Signals(), None, None)
+        runner = Phases(EventWriter(write_fd))
         script = ("import os, time; from carbontop import progress; progress.phase('measure'); "
                   "time.sleep(0.3); os._exit(0)")
-        assert runner.run_command([sys.executable, "-c", script]) == "command exited"
+        run = command.CommandRun(runner, Signals(), None)
+        assert run.run([sys.executable, "-c", script]) == "command exited"
     finally:
         os.close(write_fd)
     with os.fdopen(read_fd, "rb") as pipe:
-        events = [e for e in map(parse_event, pipe.read().splitlines()) if e is not None]
+        events = [parse_event(line) for line in pipe.read().splitlines()]
     measuring = [e for e in events if e.kind == "phase" and e.phase is Phase.MEASURING]
     assert len(measuring) == 2  # the command's start, then the program's own "measure" line
     measure = measuring[-1]
@@ -540,8 +545,10 @@ def test_parse_event_and_exit_descriptions() -> None:
     )
     event = parse_event(line)
     assert event == ProgressEvent("units", 1.5, Phase.MEASURING, 3.0, "image", None, "", {})
-    assert parse_event(b"not json") is None
-    assert parse_event(b'{"kind": "phase", "phase": "nonsense"}') is None
+    with pytest.raises(ValueError, match="Expecting value"):
+        parse_event(b"not json")
+    with pytest.raises(ValueError, match="'nonsense' is not a valid Phase"):
+        parse_event(b'{"kind": "phase", "phase": "nonsense"}')
     assert describe_exit(-9) == "killed by signal SIGKILL"
     assert describe_exit(3) == "exited with code 3"
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 from pathlib import Path
 
 import pytest
 
+from carbontop.child.failure import describe
+from carbontop.child.loading import load_workload_class
+from carbontop.child.signals import Signals, Terminated
 from carbontop.errors import BadInput
-from carbontop.model import Phase, ProgressEvent
 from carbontop.registry import list_workloads
-from carbontop.runner import parse_event
-from workloads import child
-from workloads.base import Step, Workload, coerce_param, resolve_params
+from carbontop.workload import Step, Workload, coerce_param, resolve_params
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PLUGINS = DATA / "plugin_workloads.py"
@@ -70,7 +71,7 @@ def test_base_defaults() -> None:
 
 def test_device_and_dtype_helpers() -> None:
     torch = pytest.importorskip("torch")
-    from workloads.base import pick_device, pick_dtype, pick_size
+    from carbontop.workload_torch import pick_device, pick_dtype, pick_size
 
     auto = pick_device("auto")
     assert auto.type == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -152,61 +153,54 @@ def test_training_rejects_unknown_optimizer() -> None:
         training.setup()
 
 
-def test_event_lines_round_trip() -> None:
-    event = ProgressEvent("units", 12.5, Phase.WARMUP, 3.0, "token", 1e9, "", {"a": "b"})
-    line = child.encode_event(event)
-    assert line.endswith(b"\n") and line.count(b"\n") == 1
-    assert parse_event(line) == event
-
-
 def test_out_of_memory_is_recognised() -> None:
     class OutOfMemoryError(RuntimeError):  # torch.cuda.OutOfMemoryError's name
         pass
 
-    assert child.describe(MemoryError()) == "out of memory: MemoryError"
-    assert child.describe(OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")) == (
+    assert describe(MemoryError()) == "out of memory: MemoryError"
+    assert describe(OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")) == (
         "out of memory: OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB"
     )
     cpu = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 bytes")
-    assert child.describe(cpu).startswith("out of memory: RuntimeError")
-    assert child.describe(ValueError("boom\nmore")) == "ValueError: boom"
-    assert child.describe(BadInput("unknown param 'x': use y")) == "unknown param 'x': use y"
+    assert describe(cpu).startswith("out of memory: RuntimeError")
+    assert describe(ValueError("boom\nmore")) == "ValueError: boom"
+    assert describe(BadInput("unknown param 'x': use y")) == "unknown param 'x': use y"
 
 
 def test_loading_workload_classes() -> None:
-    cls, target = child.load_workload_class("idle", None, None)
+    cls, target = load_workload_class("idle", None, None)
     assert cls.name == "idle" and target == "workloads.idle:Idle"
     with pytest.raises(BadInput, match="unknown workload 'nope': choose one of"):
-        child.load_workload_class("nope", None, None)
-    cls, target = child.load_workload_class(None, str(PLUGINS), "Counter")
+        load_workload_class("nope", None, None)
+    cls, target = load_workload_class(None, str(PLUGINS), "Counter")
     assert cls.__name__ == "Counter" and target.endswith("plugin_workloads.py:Counter")
-    cls, _ = child.load_workload_class("failing", str(PLUGINS), None)
+    cls, _ = load_workload_class("failing", str(PLUGINS), None)
     assert cls.__name__ == "Failing"
     with pytest.raises(BadInput, match="pick one with --class-name"):
-        child.load_workload_class(None, str(PLUGINS), None)
+        load_workload_class(None, str(PLUGINS), None)
     with pytest.raises(BadInput, match="no Workload subclass named Nope"):
-        child.load_workload_class(None, str(PLUGINS), "Nope")
+        load_workload_class(None, str(PLUGINS), "Nope")
     with pytest.raises(BadInput, match="does not exist"):
-        child.load_workload_class(None, str(DATA / "missing.py"), None)
+        load_workload_class(None, str(DATA / "missing.py"), None)
 
 
 def test_child_notices_a_new_parent() -> None:
-    runner = child.Runner(child.EventWriter(-1), child._Signals(), parent_pid=-1, duration_s=None)
-    with pytest.raises(child.Terminated, match="parent process is gone"):
-        runner.check()
+    Signals(parent_pid=os.getppid()).check()  # still our parent: nothing happens
+    with pytest.raises(Terminated, match="parent process is gone"):
+        Signals(parent_pid=-1).check()
 
 
 def test_signals_interrupt_only_workload_code() -> None:
-    signals = child._Signals()
+    signals = Signals()
     signals._handle(signal.SIGTERM, None)  # outside workload code: only recorded
-    with pytest.raises(child.Terminated, match="stopped by SIGTERM"):
+    with pytest.raises(Terminated, match="stopped by SIGTERM"):
         signals.check()
 
-    signals = child._Signals()
+    signals = Signals()
 
     def workload_code() -> None:
         signals._handle(signal.SIGINT, None)  # as if the signal arrived mid-step
 
-    with pytest.raises(child.Terminated) as caught:
+    with pytest.raises(Terminated) as caught:
         signals.call(workload_code)
     assert caught.value.signum == signal.SIGINT and not signals.inside
