@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from carbontop import __version__
 from carbontop.errors import BadInput, CarbontopError
@@ -343,7 +343,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         if len(summaries) == 1 and plan.trials == 1:
             print(json.dumps(summaries[0].to_json(), default=str))
         else:
-            result: dict[str, Any] = {"trials": [s.to_json() for s in summaries],
+            result: dict[str, object] = {"trials": [s.to_json() for s in summaries],
                                       "stats": trial_stats(summaries)}
             if modes:
                 result.update(comparison_json(mode_stats, min_throughput))

@@ -34,7 +34,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 from prometheus_client.core import (
@@ -249,7 +249,7 @@ class Exporter:
     port: int
     registry: CollectorRegistry
     collector: EngineCollector
-    _server: Any
+    _server: WSGIServer | None
     _thread: threading.Thread | None
 
     @property
