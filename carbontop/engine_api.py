@@ -13,14 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from carbontop.config import Settings
 from carbontop.model import FinalStatus
-from carbontop.results.store import ResultStore
-from carbontop.sources.base import PowerSource
-from carbontop.summary import SessionSummary
-from carbontop.views import HistoryPoint, Snapshot
+
+if TYPE_CHECKING:  # at run time only the request and FinalStatus: the dashboard imports this
+    from carbontop.config import Settings  # before its first frame
+    from carbontop.results.store import ResultStore
+    from carbontop.sources.base import PowerSource
+    from carbontop.summary import SessionSummary
+    from carbontop.views import HistoryPoint, Snapshot
 
 Listener = Callable[[str, str], None]
 """``(level, message)`` for the messages panel and the log: level is info, warning or error."""

@@ -55,10 +55,10 @@ from carbontop.tui.widgets import (
     WorkloadMenu,
     WorkloadPanel,
 )
-from carbontop.views import Snapshot
 
 if TYPE_CHECKING:
     from carbontop.engine import Engine
+    from carbontop.views import Snapshot
 
 log = logging.getLogger(__name__)
 
