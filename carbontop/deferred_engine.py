@@ -40,7 +40,8 @@ class NotReady(CarbontopError):
 
 
 class DeferredEngine:
-    """Shaped like :class:`carbontop.engine.Engine` for the dashboard; see the module docstring.
+    """An :class:`~carbontop.engine_api.EngineFace`, as :class:`carbontop.engine.Engine` is, for the
+    dashboard; see the module docstring.
 
     ``open()`` builds and opens (raises what the build raises: a :class:`BadInput` for a source
     asked for by name and absent). ``close()`` is safe from any thread, before, during or after

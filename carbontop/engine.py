@@ -88,7 +88,7 @@ log_path=...)``: a test's stand-in for the workload child."""
 
 @dataclass
 class _Session:
-    request: SessionRequest
+    request: SessionRequest  # as asked; below, what the engine made of it and what it found
     run_id: str
     workload: str
     params: dict[str, Any]
@@ -109,8 +109,6 @@ class _Session:
     runner: WorkloadChild | None = None
     baseline_meter: WindowMeter | None = None
     baseline: Baseline | None = None
-    experiment_id: str | None = None
-    trial: str | None = None
     board_start: Any = None  # BoardState as the measured window opened (Jetson only)
     board_end: Any = None
 
@@ -226,8 +224,7 @@ class Engine:
             session = _Session(request=request, run_id=run_id, workload=workload,
                                params=dict(request.params),
                                duration_s=request.duration_s or self.settings.duration_s,
-                               whole=whole, experiment_id=request.experiment_id,
-                               trial=request.trial)
+                               whole=whole)
             if request.baseline_s > 0:
                 session.phase = Phase.BASELINE
                 session.baseline_meter = WindowMeter(self.traces, now_s, now_unix)
@@ -414,7 +411,7 @@ class Engine:
             cpu_provenance=_provenance(cc),
             child_info={k: str(v) for k, v in session.child_info.items()},
             hardware=_hardware(cc), baseline=session.baseline,
-            experiment_id=session.experiment_id, trial=session.trial,
+            experiment_id=session.request.experiment_id, trial=session.request.trial,
             board=self._board_columns(session), subphases=subphases,
         )
 
