@@ -340,7 +340,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     summaries = results.summaries
     mode_stats = {m: trial_stats(s) for m, s in results.by_mode.items()} if modes else {}
     if args.json:
-        if len(summaries) == 1 and plan.trials == 1:
+        if len(summaries) == 1 and plan.trials == 1 and not modes:  # one plain session
             print(json.dumps(summaries[0].to_json(), default=str))
         else:
             result: dict[str, object] = {"trials": [s.to_json() for s in summaries],
