@@ -1,29 +1,27 @@
-"""The command line: options only; hands a Settings value to the engine.
+"""The command line: options, dispatch and exit codes; hands a Settings value to the engine.
 
 Heavy modules (CodeCarbon, Textual, the engine) are imported inside the commands, so that
-``carbontop --help`` and ``carbontop list`` start fast.
+``carbontop --help`` and ``carbontop list`` start fast. ``carbontop run``'s trials are run by
+carbontop/trials.py, compared by carbontop/comparison.py and written out by carbontop/text.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import os
+import math
 import signal
-import statistics
 import sys
-import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from carbontop import __version__
 from carbontop.errors import BadInput, CarbontopError
-from carbontop.session_factory import build_engine, start_metrics
-from carbontop.units import J_PER_KWH, human_co2, human_energy
+
+if TYPE_CHECKING:
+    from carbontop.config import Settings
 
 log = logging.getLogger("carbontop.cli")
 
@@ -108,7 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="longest cool-down between trials, seconds (default: 60)")
     run.add_argument("--power-modes", metavar="MODE[,MODE...]",
                      help="run under each Jetson power mode (nvpmodel, through the jtop service) "
-                          "and compare; the original mode is restored at the end")
+                          "and compare J per unit and throughput; the original mode is restored "
+                          "at the end")
+    run.add_argument("--min-throughput", dest="min_throughput", type=_positive_float,
+                     metavar="X",
+                     help="with --power-modes: name the cheapest mode (J per unit) that keeps at "
+                          "least X units/s")
     lst = sub.add_parser("list", parents=[common], help="list the workloads")
     lst.add_argument("--json", action="store_true")
     det = sub.add_parser("detect", parents=[common], help="which sources answer here")
@@ -125,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from(args: argparse.Namespace) -> Any:
+def settings_from(args: argparse.Namespace) -> Settings:
     from carbontop.config import build_settings
 
     values = {k: getattr(args, k, None) for k in (
@@ -198,7 +201,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # -- carbontop detect --------------------------------------------------------------------------
 
-def cmd_detect(settings: Any, as_json: bool) -> int:
+def cmd_detect(settings: Settings, as_json: bool) -> int:
     from carbontop.boards import board_label
     from carbontop.carbon import resolve_intensity
     from carbontop.sources.detect import open_source
@@ -250,8 +253,20 @@ def _codecarbon_cpu_mode() -> str:
 
 # -- carbontop run -----------------------------------------------------------------------------
 
-def cmd_run(settings: Any, args: argparse.Namespace) -> int:
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from carbontop.comparison import comparison_json, trial_stats
+    from carbontop.engine_api import SessionRequest
+    from carbontop.model import FinalStatus
     from carbontop.registry import check_builtin_params, find_workload, parse_params
+    from carbontop.session_factory import build_engine, start_metrics
+    from carbontop.summary import SessionSummary
+    from carbontop.text import (
+        format_mode_comparison,
+        format_summary,
+        format_trial_stats,
+        jtop_not_used,
+    )
+    from carbontop.trials import TrialPlan, check_power_modes, run_trials
 
     command = args.command_argv
     if command is not None:
@@ -278,26 +293,34 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
         check_builtin_params(entry, params)  # a bad param: one line, exit 2, nothing loaded
     if not 1 <= args.repeat <= 1000:
         raise BadInput(f"--repeat must be between 1 and 1000, not {args.repeat}")
-    modes = [m.strip() for m in args.power_modes.split(",") if m.strip()] \
-        if args.power_modes else []
+    modes = tuple(m.strip() for m in args.power_modes.split(",") if m.strip()) \
+        if args.power_modes else ()
+    min_throughput = args.min_throughput
+    if min_throughput is not None:
+        if not modes:
+            raise BadInput("--min-throughput chooses among power modes: give --power-modes too")
+        if not (math.isfinite(min_throughput) and min_throughput > 0):
+            raise BadInput(f"--min-throughput must be a positive number of units/s, not "
+                           f"{min_throughput:g}")
+    plan = TrialPlan(repeat=args.repeat, modes=modes, cooldown_max_s=args.cooldown_max)
+    request = SessionRequest.from_settings(settings, name, params, command=command)
     engine = build_engine(settings)
     if modes:
-        _check_power_modes(engine.source, modes)
+        check_power_modes(engine.source, list(modes))
     out = sys.stderr if args.json else sys.stdout
     warning = jtop_not_used(engine.source.info)
     if warning:
         print(f"carbontop: {warning}", file=sys.stderr)
     received: list[int] = []
 
-    def on_signal(signum: int, _frame: Any) -> None:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
-        engine.stop_session(_interrupted())
+        engine.stop_session(FinalStatus.INTERRUPTED)
 
-    plan: list[str | None] = list(modes) or [None]
-    trials = args.repeat * len(plan)
-    experiment_id = str(uuid.uuid4()) if trials > 1 else None
-    summaries: list[Any] = []
-    by_mode: dict[str, list[Any]] = {}
+    def show(summary: SessionSummary) -> None:
+        if not args.json:
+            print(format_summary(summary, engine.store.paths()), file=out)
+
     exporter = None
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM,
                                                           signal.SIGHUP)}
@@ -307,303 +330,38 @@ def cmd_run(settings: Any, args: argparse.Namespace) -> int:
         exporter = start_metrics(engine, settings)
         if exporter is not None:
             print(f"Prometheus metrics on {exporter.url}", file=sys.stderr)
-        idle_w = _wait_idle_power(engine)
-        with _restoring_mode(engine.source, bool(modes)):
-            for mode in plan:
-                if received or (summaries and summaries[-1].status.value == "failed"):
-                    break
-                if mode is not None:
-                    print(f"power mode {mode}", file=out)
-                    engine.source.set_power_mode(mode)
-                for k in range(args.repeat):
-                    if received:
-                        break
-                    if summaries:
-                        _cool_down(engine, idle_w, args.cooldown_max, received, out)
-                    label = f"{k + 1}/{args.repeat}" if experiment_id else None
-                    if mode is not None:
-                        label = f"{mode} {label}"
-                    engine.start_session(name, params, settings.duration_s,
-                                         settings.workload_file, command=command,
-                                         baseline_s=settings.baseline_s,
-                                         experiment_id=experiment_id, trial=label)
-                    summary = _follow(engine, out, received)
-                    if summary is None:
-                        raise CarbontopError("the session ended without a summary (see the log)")
-                    summaries.append(summary)
-                    by_mode.setdefault(mode or "", []).append(summary)
-                    if not args.json:
-                        print(format_summary(summary, engine.store.paths()), file=out)
-                    if summary.status.value == "failed":
-                        break
+        results = run_trials(engine, request, plan, received, out, show)
     finally:
         engine.close()
         if exporter is not None:
             exporter.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    mode_stats = {m: trial_stats(s) for m, s in by_mode.items()} if modes else {}
+    summaries = results.summaries
+    mode_stats = {m: trial_stats(s) for m, s in results.by_mode.items()} if modes else {}
     if args.json:
-        if len(summaries) == 1 and trials == 1:
+        if len(summaries) == 1 and plan.trials == 1 and not modes:  # one plain session
             print(json.dumps(summaries[0].to_json(), default=str))
         else:
-            result: dict[str, Any] = {"trials": [s.to_json() for s in summaries],
+            result: dict[str, object] = {"trials": [s.to_json() for s in summaries],
                                       "stats": trial_stats(summaries)}
             if modes:
-                result["power_modes"] = mode_stats
-                result["best"] = best_modes(mode_stats)
+                result.update(comparison_json(mode_stats, min_throughput))
             print(json.dumps(result, default=str))
     else:
         if args.repeat > 1 and not modes:
             print(format_trial_stats(trial_stats(summaries)), file=out)
         if modes:
-            print(format_mode_comparison(mode_stats), file=out)
+            print(format_mode_comparison(mode_stats, min_throughput), file=out)
     if received:
         return 128 + received[0]
-    failed = any(s.status.value == "failed" for s in summaries)
+    failed = any(s.status is FinalStatus.FAILED for s in summaries)
     return EXIT_FAILED if failed else EXIT_OK
-
-
-def jtop_not_used(info: Any) -> str | None:
-    """``auto`` measured without a jtop service that is there but unusable: the one line on
-    what is wrong with it and its fix (from the source's note), else None."""
-    for part in str(getattr(info, "note", "")).split("; "):
-        if part.startswith("jtop not used: "):
-            return f"measuring through {info.kind}; {part}"
-    return None
-
-
-def _check_power_modes(source: Any, modes: list[str]) -> None:
-    """Every mode asked for exists on this board, before anything runs."""
-    if not hasattr(source, "set_power_mode"):
-        raise BadInput("--power-modes needs a Jetson (the jtop service sets nvpmodel): use "
-                       "--gpu-source jtop, or --demo to try it on the simulated board")
-    available = source.power_modes()
-    if not available:
-        raise BadInput("this board reports no nvpmodel power modes: drop --power-modes")
-    known = {m.lower() for m in available} | {str(i) for i in range(len(available))}
-    unknown = [m for m in modes if m.lower() not in known]
-    if unknown:
-        listed = ", ".join(f"{m} ({i})" for i, m in enumerate(available))
-        raise BadInput(f"unknown power mode '{unknown[0]}': this board's modes are {listed}")
-
-
-@contextlib.contextmanager
-def _restoring_mode(source: Any, active: bool) -> Iterator[None]:
-    """Puts the board's original power mode back, also on failure or interrupt."""
-    if not active:
-        yield
-        return
-    with source.restoring_power_mode() as original:
-        log.info("power modes: original mode %s will be restored", original)
-        yield
-
-
-def best_modes(mode_stats: dict[str, dict[str, Any]]) -> dict[str, str | None]:
-    """Which mode gives the least energy per unit of work, and which the highest throughput."""
-    def mean(mode: str, key: str) -> float | None:
-        value = mode_stats[mode][key]["mean"]
-        return float(value) if value is not None else None
-
-    per_unit = {m: v for m in mode_stats if (v := mean(m, "energy_per_unit_j")) is not None}
-    rate = {m: v for m in mode_stats if (v := mean(m, "throughput_per_s")) is not None}
-    return {"least_energy_per_unit": min(per_unit, key=per_unit.__getitem__) if per_unit else None,
-            "highest_throughput": max(rate, key=rate.__getitem__) if rate else None}
-
-
-def format_mode_comparison(mode_stats: dict[str, dict[str, Any]]) -> str:
-    best = best_modes(mode_stats)
-    lines = ["power mode        energy per unit        throughput"]
-    for mode, stats in mode_stats.items():
-        unit = stats["unit"] or "unit"
-        e, r = stats["energy_per_unit_j"], stats["throughput_per_s"]
-        e_text = f"{e['mean']:.4g} J/{unit}" if e["mean"] is not None else "n/a"
-        r_text = f"{r['mean']:.4g} {unit}/s" if r["mean"] is not None else "n/a"
-        lines.append(f"{mode:<16}  {e_text:<21}  {r_text}")
-    lines.append(f"least energy per unit: {best['least_energy_per_unit']}; "
-                 f"highest throughput: {best['highest_throughput']}")
-    return "\n".join(lines)
-
-
-def _wait_idle_power(engine: Any, timeout_s: float = 5.0) -> float | None:
-    """The idle figure a cool-down returns to, once the first reading has arrived."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = _idle_power(engine.snapshot())
-        if value is not None:
-            return value
-        time.sleep(0.1)
-    return None
-
-
-def _idle_power(snap: Any) -> float | None:
-    """The power figure a cool-down waits on: board, else GPU, else CodeCarbon's CPU."""
-    live = snap.live
-    for value in (live.board_w, live.gpu_w, live.cpu_w):
-        if value is not None:
-            return float(value)
-    return None
-
-
-def _cool_down(engine: Any, idle_w: float | None, cap_s: float, received: list[int],
-               out: Any) -> None:
-    """Waits until power is back near idle (within 10 % + 0.5 W), at most ``cap_s`` seconds."""
-    start = time.monotonic()
-    while time.monotonic() - start < cap_s and not received:
-        now_w = _idle_power(engine.snapshot())
-        near_idle = idle_w is None or now_w is None or now_w <= idle_w * 1.1 + 0.5
-        if near_idle and time.monotonic() - start >= 1.0:
-            return
-        time.sleep(0.25)
-    print(f"cool-down capped at {cap_s:.0f} s: power has not returned to idle", file=out)
-
-
-def trial_stats(summaries: list[Any]) -> dict[str, Any]:
-    """Mean and standard deviation over the trials that finished."""
-    done = [s for s in summaries if s.status.value == "finished"]
-
-    def stat(values: list[float]) -> dict[str, float | int | None]:
-        if not values:
-            return {"n": 0, "mean": None, "stdev": None}
-        return {"n": len(values), "mean": statistics.fmean(values),
-                "stdev": statistics.stdev(values) if len(values) > 1 else 0.0}
-
-    per_unit = [s.efficiency.energy_per_unit_j for s in done if s.efficiency.energy_per_unit_j]
-    rate = [s.efficiency.throughput_per_s for s in done if s.efficiency.throughput_per_s]
-    energy = [s.window.total_kwh * J_PER_KWH for s in done
-              if s.window is not None and s.window.total_kwh is not None]
-    unit = next((s.efficiency.unit for s in done if s.efficiency.unit), None)
-    return {"trials": len(summaries), "finished": len(done), "unit": unit,
-            "energy_per_unit_j": stat(per_unit), "throughput_per_s": stat(rate),
-            "window_energy_j": stat(energy)}
-
-
-def format_trial_stats(stats: dict[str, Any]) -> str:
-    unit = stats["unit"] or "unit"
-
-    def line(label: str, s: dict[str, Any], suffix: str) -> str:
-        if not s["n"]:
-            return f"  {label:<16} n/a"
-        return f"  {label:<16} {s['mean']:.4g} ± {s['stdev']:.2g} {suffix} (n={s['n']})"
-
-    return "\n".join([
-        f"{stats['finished']}/{stats['trials']} trials finished (mean ± standard deviation):",
-        line("energy per unit", stats["energy_per_unit_j"], f"J/{unit}"),
-        line("throughput", stats["throughput_per_s"], f"{unit}/s"),
-        line("window energy", stats["window_energy_j"], "J"),
-    ])
-
-
-def _interrupted() -> Any:
-    from carbontop.model import FinalStatus
-
-    return FinalStatus.INTERRUPTED
-
-
-PLAIN_EVERY_S = 5.0  # a plain progress line (output not a terminal) this often
-
-
-def _follow(engine: Any, out: Any, received: list[int] | None = None) -> Any:
-    """A live status line on a terminal; plain periodic lines otherwise."""
-    tty = out.isatty()
-    last_plain = 0.0
-    signalled_at: float | None = None
-    while True:
-        if received and signalled_at is None:
-            signalled_at = time.monotonic()
-        if signalled_at is not None and time.monotonic() - signalled_at > 60:
-            raise CarbontopError("the session did not end within 60 s of the signal "
-                                 "(see the log file)")
-        # Not a terminal: wake only for the next plain line (the session's end wakes it at once).
-        wait_s = 0.5 if tty else max(0.1, min(1.0 if received else PLAIN_EVERY_S,
-                                              last_plain + PLAIN_EVERY_S - time.monotonic()))
-        summary = engine.wait_session(timeout=wait_s)
-        if summary is not None:
-            if tty:
-                out.write("\r\x1b[K")
-                out.flush()
-            return summary
-        if tty:
-            line = status_line(engine.snapshot())
-            out.write("\r\x1b[K" + line[: os.get_terminal_size(out.fileno()).columns - 1])
-            out.flush()
-        elif time.monotonic() - last_plain >= PLAIN_EVERY_S - 0.05:
-            print(status_line(engine.snapshot()), file=out, flush=True)
-            last_plain = time.monotonic()
-
-
-def _fmt(value: float | None, unit: str, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f} {unit}"
-
-
-def status_line(snap: Any) -> str:
-    s = snap.session
-    live = snap.live
-    parts = [snap.state]
-    if s is not None:
-        parts.append(f"{s.elapsed_s:5.1f}s")
-    parts.append(f"GPU {_fmt(live.gpu_w, 'W')}")
-    if live.board_w is not None:
-        parts.append(f"board {_fmt(live.board_w, 'W')}")
-    parts.append(f"CPU~{_fmt(live.cpu_w, 'W')} RAM~{_fmt(live.ram_w, 'W')}")
-    if s is not None:
-        parts.append(f"total {human_energy(s.whole.total_kwh)} "
-                     f"{human_co2(snap.co2_kg(s.whole.total_kwh))}")
-        if s.efficiency.throughput_per_s:
-            parts.append(f"{s.efficiency.throughput_per_s:.1f} {s.efficiency.unit}/s")
-    if not snap.source_connected:
-        parts.append("GPU SOURCE LOST")
-    return " | ".join(parts)
-
-
-def format_summary(summary: Any, paths: list[Path]) -> str:
-    w, win, e, i = summary.whole, summary.window, summary.efficiency, summary.intensity
-    src = summary.source
-    lines = [
-        f"{summary.workload}: {summary.status.value}"
-        + (f" ({summary.failure_reason})" if summary.failure_reason else ""),
-        f"  source      {src.kind}: {src.device_name}"
-        + (f", GPU rail {src.gpu_rail} ({src.gpu_scope.value})" if src.gpu_scope else ""),
-        f"  session     {w.duration_s:.1f} s, {w.gpu_samples} samples, "
-        f"{w.cpu_ram_readings} CodeCarbon readings, {w.unmeasured_s:.1f} s unmeasured",
-        f"  GPU         {human_energy(w.gpu_kwh)}  {human_co2(summary.co2_kg(w.gpu_kwh))}"
-        " (measured)" if w.gpu_kwh is not None else "  GPU         not measured",
-        f"  CPU         {human_energy(w.cpu_kwh)} ({summary.cpu_provenance}, CodeCarbon)",
-        f"  RAM         {human_energy(w.ram_kwh)} (estimated, CodeCarbon)",
-    ]
-    if src.pace_note:
-        lines.insert(3, f"  sampling    every {src.interval_s:g} s: {src.pace_note}")
-    if w.cpu_rail_kwh is not None:
-        lines.append(f"  CPU rail    {human_energy(w.cpu_rail_kwh)} (measured)")
-    if w.board_kwh is not None:
-        lines.append(f"  board       {human_energy(w.board_kwh)} (measured)")
-    lines += [
-        f"  total       {human_energy(w.total_kwh)}  {human_co2(summary.co2_kg(w.total_kwh))}"
-        f"  [{w.total_basis}]",
-        f"  original    GPU + CPU&RAM = {human_co2(summary.co2_kg(w.original_total_kwh))}",
-    ]
-    if win is not None:
-        lines.append(f"  window      {win.duration_s:.1f} s measured, {win.gpu_samples} samples, "
-                     f"{human_energy(win.total_kwh)}")
-    if summary.baseline is not None and win is not None:
-        net = summary.baseline.net_kwh(win)
-        lines.append(f"  above idle  {human_energy(net)} net of {human_energy(win.total_kwh)} "
-                     f"gross (idle {summary.baseline.idle_w:.2f} W over "
-                     f"{summary.baseline.duration_s:.1f} s)")
-    if e.too_short:
-        lines.append(f"  throughput  none: {e.too_short}")
-    elif e.throughput_per_s:
-        lines.append(f"  throughput  {e.throughput_per_s:.2f} {e.unit}/s, "
-                     + (f"{e.energy_per_unit_j:.4g} J/{e.unit}" if e.energy_per_unit_j else "")
-                     + (f", {e.gflop_per_j:.3g} GFLOP/J" if e.gflop_per_j else ""))
-    lines.append(f"  carbon      {i.g_per_kwh:.0f} g/kWh ({i.origin})")
-    lines.append("  files       " + ", ".join(str(p) for p in paths))
-    return "\n".join(lines)
 
 
 # -- the dashboard -----------------------------------------------------------------------------
 
-def cmd_dashboard(settings: Any) -> int:
+def cmd_dashboard(settings: Settings) -> int:
     if settings.workload_python is not None:  # each workload's own modules: at its start
         from carbontop.workload_python import check_workload_python
 

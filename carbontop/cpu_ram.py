@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from carbontop.carbon import CarbonIntensity, world_average
 from carbontop.clock import session_time_s
@@ -74,6 +74,40 @@ RAM_MODE = "RAM power model (estimated)"
 
 Sink = Callable[[CpuRamReading], None]
 StatusSink = Callable[[str | None], None]
+
+
+class CpuRamMeter(Protocol):
+    """CodeCarbon's CPU and RAM meter as the engine sees it; :class:`CpuRamTracker` is the one.
+
+    ``start(sink, on_status)`` returns at once (readings then reach ``sink``, problems
+    ``on_status``); ``running`` is true once CodeCarbon measures, ``error`` says why it does not.
+    With ``external_pacing`` the caller runs CodeCarbon's schedules by calling ``tick()`` until
+    the due time it returns (session clock). ``cpu_mode`` and ``cpu_provenance`` say how the CPU
+    figure is had; ``hardware_info()`` is what CodeCarbon found, for total_summary.csv.
+    """
+
+    @property
+    def external_pacing(self) -> bool: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def cpu_mode(self) -> str: ...
+
+    @property
+    def cpu_provenance(self) -> Provenance: ...
+
+    def hardware_info(self) -> dict[str, str]: ...
+
+    def start(self, sink: Sink, on_status: StatusSink | None = None) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def tick(self, now_s: float | None = None) -> float: ...
 
 
 # -- logging ----------------------------------------------------------------------------------

@@ -15,18 +15,21 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from carbontop.engine_api import EngineFace, Listener, SessionRequest
 from carbontop.errors import CarbontopError
+from carbontop.model import FinalStatus
 
 if TYPE_CHECKING:
-    from carbontop.engine import Engine, HistoryPoint, Snapshot
-    from carbontop.model import FinalStatus
+    from carbontop.engine import Engine
+    from carbontop.results.store import ResultStore
+    from carbontop.sources.base import PowerSource
     from carbontop.summary import SessionSummary
+    from carbontop.views import HistoryPoint, Snapshot
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[str, str], None]
 #: Builds the engine (not opened). ``say(level, text)`` reaches the engine's listeners.
 #: Returns the engine and what to close with it (a metrics exporter), or None.
 Build = Callable[[Listener], "tuple[Engine, Callable[[], None] | None]"]
@@ -37,7 +40,8 @@ class NotReady(CarbontopError):
 
 
 class DeferredEngine:
-    """Shaped like :class:`carbontop.engine.Engine` for the dashboard; see the module docstring.
+    """An :class:`~carbontop.engine_api.EngineFace`, as :class:`carbontop.engine.Engine` is, for the
+    dashboard; see the module docstring.
 
     ``open()`` builds and opens (raises what the build raises: a :class:`BadInput` for a source
     asked for by name and absent). ``close()`` is safe from any thread, before, during or after
@@ -142,29 +146,25 @@ class DeferredEngine:
         return engine is not None and engine.session_running
 
     @property
-    def source(self) -> Any:
+    def source(self) -> PowerSource | None:
         engine = self._engine
         return engine.source if engine is not None else None
 
     @property
-    def store(self) -> Any:
+    def store(self) -> ResultStore | None:
         engine = self._engine
         return engine.store if engine is not None else None
 
     # -- what the dashboard asks -----------------------------------------------------------
 
-    def start_session(self, workload: str, params: dict[str, Any] | None = None,
-                      duration_s: float | None = None, workload_file: Path | None = None,
-                      command: list[str] | None = None, baseline_s: float = 0.0,
-                      experiment_id: str | None = None, trial: str | None = None) -> str:
-        return self._ready().start_session(workload, params, duration_s, workload_file,
-                                           command, baseline_s, experiment_id, trial)
+    def start_session(self, request: SessionRequest) -> str:
+        return self._ready().start_session(request)
 
-    def stop_session(self, status: FinalStatus | None = None) -> None:
+    def stop_session(self, status: FinalStatus = FinalStatus.STOPPED) -> None:
         """Stops a running session (as ``stopped`` unless told otherwise); nothing if none."""
         engine = self._engine
         if engine is not None:
-            engine.stop_session(*(() if status is None else (status,)))
+            engine.stop_session(status)
 
     def wait_session(self, timeout: float | None = None) -> SessionSummary | None:
         return self._ready().wait_session(timeout)
@@ -187,3 +187,7 @@ def _close_quietly(close: Callable[[], None], close_extra: Callable[[], None] | 
             step()
         except Exception:  # noqa: BLE001 - closing must reach every step
             log.exception("closing failed")
+
+
+if TYPE_CHECKING:  # mypy checks that both engines are what the faces take them for
+    _FACES: tuple[type[EngineFace], ...] = (Engine, DeferredEngine)

@@ -1,14 +1,17 @@
 """The session engine: one power source, one CodeCarbon tracker, one workload child at a time.
 
-The dashboard and ``carbontop run`` are two faces of this engine. It never imports Textual or
-torch. Sources, CodeCarbon and the workload's reader call in from their own threads; every call
-takes one lock, and the outside world sees only immutable snapshots.
+The dashboard and ``carbontop run`` are two faces of this engine (they call it through
+carbontop/engine_api.py's ``EngineFace``). It never imports Textual or torch. Sources, CodeCarbon
+and the workload's reader call in from their own threads; every call takes one lock, and the
+outside world sees only immutable snapshots (carbontop/views.py). This module is the session's
+state machine: baseline, loading, warm-up, measuring, done, and the measured windows' edges.
+Its helpers: the recovery journal (carbontop/results/journal.py) and the simulated board's load
+(carbontop/sim_drive.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -16,14 +19,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from carbontop.board_lock import BoardLock
 from carbontop.carbon import CarbonIntensity, co2_kg
 from carbontop.clock import session_time_s
 from carbontop.config import Settings
+from carbontop.cpu_ram import CpuRamMeter
+from carbontop.engine_api import Listener, SessionRequest
 from carbontop.errors import CarbontopError
-from carbontop.meter import Traces, WindowMeter, WindowTotals
+from carbontop.meter import Traces, WindowMeter
 from carbontop.model import (
     CpuRamReading,
     FinalStatus,
@@ -33,10 +38,18 @@ from carbontop.model import (
     SourceInfo,
     SourceStatus,
 )
+from carbontop.results.journal import (
+    JOURNAL_EVERY_S,
+    journal_meta,
+    journal_progress,
+    recover_orphans,
+)
 from carbontop.results.store import ResultStore
+from carbontop.sim_drive import SimDriver, SimulatedLoad
 from carbontop.sources.base import PowerSource, SourceEvent
-from carbontop.subphases import SubphaseMeter, SubphaseReport
+from carbontop.subphases import SubphaseMeter
 from carbontop.summary import Baseline, Efficiency, SessionSummary
+from carbontop.views import HistoryPoint, LiveFigures, SessionView, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +57,6 @@ HISTORY_S = 600.0  # the live chart's memory: bounded, whatever the session leng
 DEADLINE_GRACE_S = 10.0  # how long past its measured duration a child may take to finish
 CPU_RAM_START_TIMEOUT_S = 15.0
 TICK_S = 1.0  # CSV flush and journal; CodeCarbon's schedules when it is paced from here
-# The recovery journal's progress: rewriting it (json, a temporary file, a rename) was 0.3 ms of
-# CPU a second, the ticker's largest part. A killed session's recovered CPU/RAM figures may
-# miss its last few seconds; its gpu_log rows are on disk every second.
-JOURNAL_EVERY_S = 5.0
 LAST_READING_WAIT_S = 1.5  # CodeCarbon measures every second: its reading spanning an end edge
 
 
@@ -55,77 +64,31 @@ class SessionBusy(CarbontopError):
     """A session already measures this board."""
 
 
-@dataclass(frozen=True)
-class HistoryPoint:
-    t_unix_s: float
-    gpu_w: float | None
-    board_w: float | None
-    cpu_rail_w: float | None
-    cpu_w: float | None
-    ram_w: float | None
-
-
-@dataclass(frozen=True)
-class LiveFigures:
-    gpu_w: float | None = None
-    board_w: float | None = None
-    cpu_rail_w: float | None = None
-    gpu_load_pct: float | None = None
-    cpu_w: float | None = None  # CodeCarbon
-    ram_w: float | None = None  # CodeCarbon
-    sample_age_s: float | None = None
-
-
-@dataclass(frozen=True)
-class SessionView:
-    run_id: str
-    workload: str
-    params: dict[str, Any]
-    phase: Phase
-    started_unix_s: float
-    elapsed_s: float
-    duration_s: float
-    measuring_elapsed_s: float
-    whole: WindowTotals
-    window: WindowTotals | None
-    efficiency: Efficiency
-    status: FinalStatus | None = None
-    failure_reason: str | None = None
-    subphases: SubphaseReport | None = None  # prefill, decode... so far (units include open ones)
+class WorkloadChild(Protocol):
+    """The workload child as the engine drives it (carbontop/runner.py's ``WorkloadRunner``)."""
 
     @property
-    def progress(self) -> float | None:
-        if self.phase is not Phase.MEASURING or self.duration_s <= 0:
-            return None
-        return min(1.0, self.measuring_elapsed_s / self.duration_s)
+    def failure_reason(self) -> str | None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> object: ...
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit code; raises TimeoutError while the child runs past ``timeout``."""
+        ...
+
+    def cpu_fraction(self) -> float: ...
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    t_unix_s: float
-    source: SourceInfo
-    source_connected: bool
-    source_message: str
-    intensity: CarbonIntensity
-    live: LiveFigures
-    cpu_ram_error: str | None
-    cpu_mode: str
-    session: SessionView | None
-    last_summary: SessionSummary | None
-    idle: WindowTotals
-
-    @property
-    def state(self) -> str:
-        if self.session is not None:
-            return self.session.phase.value
-        return "idle"
-
-    def co2_kg(self, kwh: float | None) -> float | None:
-        return co2_kg(kwh, self.intensity)
+RunnerFactory = Callable[..., WorkloadChild]
+"""``factory(workload, workload_file=..., params=..., duration_s=..., on_event=...,
+log_path=...)``: a test's stand-in for the workload child."""
 
 
 @dataclass
 class _Session:
+    request: SessionRequest  # as asked; below, what the engine made of it and what it found
     run_id: str
     workload: str
     params: dict[str, Any]
@@ -143,25 +106,23 @@ class _Session:
     stop_status: FinalStatus | None = None
     done: threading.Event = field(default_factory=threading.Event)
     summary: SessionSummary | None = None
-    runner: Any = None
+    runner: WorkloadChild | None = None
     baseline_meter: WindowMeter | None = None
     baseline: Baseline | None = None
-    experiment_id: str | None = None
-    trial: str | None = None
     board_start: Any = None  # BoardState as the measured window opened (Jetson only)
     board_end: Any = None
-
-
-Listener = Callable[[str, str], None]  # (level, message) for the messages panel
 
 
 class Engine:
     """Monitors power from ``open()`` to ``close()``; runs one workload session at a time."""
 
+    #: open() and close() must not overlap: the dashboard waits for open() before close().
+    closes_while_opening = False
+
     def __init__(self, settings: Settings, source: PowerSource, intensity: CarbonIntensity,
-                 cpu_ram: Any | None = None, sim_load: Any | None = None,
+                 cpu_ram: CpuRamMeter | None = None, sim_load: SimulatedLoad | None = None,
                  clock: Callable[[], float] = time.time,
-                 runner_factory: Callable[..., Any] | None = None,
+                 runner_factory: RunnerFactory | None = None,
                  log_dir: Path | None = None,
                  monotonic: Callable[[], float] = session_time_s) -> None:
         """``clock`` is the wall clock (it only labels rows); ``monotonic`` is the session
@@ -171,7 +132,7 @@ class Engine:
         self.info: SourceInfo = source.info
         self.intensity = intensity
         self.cpu_ram = cpu_ram
-        self.sim_load = sim_load
+        self.sim = SimDriver(sim_load, self.info.interval_s)
         self.clock = clock
         self.monotonic = monotonic
         self.traces = Traces(self.info)
@@ -196,16 +157,21 @@ class Engine:
 
     # -- life cycle ---------------------------------------------------------------------------
 
+    @property
+    def built(self) -> Engine:
+        """An engine exists once built: this one (a DeferredEngine's is None until then)."""
+        return self
+
     def open(self) -> None:
         self.store.check_writable()
-        self.recover_orphans()
+        recover_orphans(self.store, self._notify)
         self.source.start(self._on_source_event)
         if self.cpu_ram is not None:
             self.cpu_ram.start(self._on_cpu_ram, self._on_cpu_ram_status)
             # CodeCarbon takes a few seconds to start; a session begun before it runs would
             # have no CPU/RAM figures for its first seconds.
             deadline = time.monotonic() + CPU_RAM_START_TIMEOUT_S
-            while (not getattr(self.cpu_ram, "running", True) and self.cpu_ram.error is None
+            while (not self.cpu_ram.running and self.cpu_ram.error is None
                    and time.monotonic() < deadline):
                 time.sleep(0.05)
         self._ticker = threading.Thread(target=self._tick_loop, name="carbontop-tick", daemon=True)
@@ -224,32 +190,11 @@ class Engine:
             self.cpu_ram.stop()
         self.store.flush_all(final=True)
 
-    def recover_orphans(self) -> list[SessionSummary]:
-        """Writes the summaries of sessions whose carbontop was killed, from their journals."""
-        from carbontop.results.recovery import find_orphan, recovered_summary
-
-        recovered = []
-        for path in self.store.journals():
-            journal = find_orphan(path)
-            if journal is None:
-                continue
-            try:
-                summary = recovered_summary(journal)
-            except (KeyError, TypeError, ValueError):
-                log.exception("journal %s cannot be recovered", path)
-                self._notify(f"an unfinished session's journal is damaged: left as {path}")
-                continue
-            self.store.write_summary(summary, final=True)
-            self._notify(f"recovered the unfinished session {summary.run_id[:8]} "
-                         f"({summary.workload}): summary rows written, marked recovered")
-            recovered.append(summary)
-        return recovered
-
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def _notify(self, message: str, level: str = "warning") -> None:
-        getattr(log, level if level in ("info", "warning", "error") else "info")(message)
+        log.log(_LOG_LEVELS.get(level, logging.INFO), message)
         for listener in list(self._listeners):
             try:
                 listener(level, message)
@@ -263,14 +208,12 @@ class Engine:
         s = self._session
         return s is not None and not s.done.is_set()
 
-    def start_session(self, workload: str, params: dict[str, Any] | None = None,
-                      duration_s: float | None = None, workload_file: Path | None = None,
-                      command: list[str] | None = None, baseline_s: float = 0.0,
-                      experiment_id: str | None = None, trial: str | None = None) -> str:
+    def start_session(self, request: SessionRequest) -> str:
         """Starts a session (an idle baseline first, when asked) and its workload child.
 
         Returns the run id at once; the baseline and the child run on the session's thread.
         """
+        workload = request.workload
         with self._lock:
             if self.session_running:
                 raise SessionBusy("a session is already running: stop it first (x)")
@@ -278,30 +221,32 @@ class Engine:
             now_s, now_unix = self.monotonic(), self.clock()
             run_id = str(uuid.uuid4())
             whole = WindowMeter(self.traces, now_s, now_unix)
-            session = _Session(run_id=run_id, workload=workload, params=dict(params or {}),
-                               duration_s=duration_s or self.settings.duration_s, whole=whole,
-                               experiment_id=experiment_id, trial=trial)
-            if baseline_s > 0:
+            session = _Session(request=request, run_id=run_id, workload=workload,
+                               params=dict(request.params),
+                               duration_s=request.duration_s or self.settings.duration_s,
+                               whole=whole)
+            if request.baseline_s > 0:
                 session.phase = Phase.BASELINE
                 session.baseline_meter = WindowMeter(self.traces, now_s, now_unix)
-                self._set_sim_phase(None)
+                self.sim.set_phase(None)
             else:
-                self._set_sim_phase(Phase.LOADING)
+                self.sim.set_phase(Phase.LOADING)
             self._session = session
-        self.store.begin_session(session.run_id, workload, self._journal_meta(session))
-        threading.Thread(target=self._run_session,
-                         args=(session, workload_file, command, baseline_s),
+        self.store.begin_session(session.run_id, workload, journal_meta(
+            session.workload, session.params, session.whole.start_unix_s, self.info,
+            self.intensity))
+        threading.Thread(target=self._run_session, args=(session,),
                          name="carbontop-session", daemon=True).start()
         self._notify(f"started {workload} (run {run_id[:8]})", "info")
         return run_id
 
-    def _run_session(self, session: _Session, workload_file: Path | None,
-                     command: list[str] | None, baseline_s: float) -> None:
+    def _run_session(self, session: _Session) -> None:
+        baseline_s = session.request.baseline_s
         if baseline_s > 0 and not self._measure_baseline(session, baseline_s):
             self._finish(session, session.stop_status or FinalStatus.STOPPED)
             return
         try:
-            runner = self._make_runner(session, workload_file, command)
+            runner = self._make_runner(session)
             session.runner = runner
             runner.start()
         except Exception as exc:
@@ -338,7 +283,7 @@ class Engine:
             else:
                 self._notify("idle baseline: nothing measured", "warning")
             session.phase = Phase.LOADING
-            self._set_sim_phase(Phase.LOADING)
+            self.sim.set_phase(Phase.LOADING)
         return True
 
     def stop_session(self, status: FinalStatus = FinalStatus.STOPPED) -> None:
@@ -357,47 +302,37 @@ class Engine:
         session.done.wait(timeout)
         return session.summary
 
-    def _make_runner(self, session: _Session, workload_file: Path | None,
-                     command: list[str] | None) -> Any:
+    def _make_runner(self, session: _Session) -> WorkloadChild:
+        request = session.request
         kwargs: dict[str, Any] = dict(
             params=session.params, duration_s=session.duration_s,
             on_event=lambda event: self._on_progress(session, event),
             log_path=self.store.workload_log_path(session.run_id))
         if self._runner_factory is not None:
-            return self._runner_factory(session.workload, workload_file=workload_file, **kwargs)
+            return self._runner_factory(session.workload, workload_file=request.workload_file,
+                                        **kwargs)
         from carbontop.registry import find_workload
         from carbontop.runner import WorkloadRunner
 
         # Units reports at the sampling pace (never above the child's 4 a second): each one
         # wakes the event reader and the engine, and nothing shows them faster.
         kwargs["units_every_s"] = max(0.25, self.info.interval_s)
-        if command is not None:
-            return WorkloadRunner.for_command(command, **kwargs)
-        entry = find_workload(session.workload, workload_file)
-        return WorkloadRunner.for_entry(entry, python=self.settings.workload_python, **kwargs)
+        if request.command is not None:
+            return WorkloadRunner.for_command(request.command, **kwargs)
+        entry = find_workload(session.workload, request.workload_file)
+        return WorkloadRunner.for_entry(entry, python=request.workload_python, **kwargs)
 
     def _supervise(self, session: _Session) -> None:
         runner = session.runner
-        # The simulated load follows the child at the sampling pace, no faster: reading the
-        # child's CPU time (psutil) 4 times a second cost 0.27 % of a core at 1 s sampling.
-        load_every_s = max(0.25, self.info.interval_s)
-        next_load = 0.0
+        assert runner is not None
+        self.sim.begin()
         while True:
             try:
-                code = runner.wait(timeout=self._supervise_wait_s(session, load_every_s))
+                code = runner.wait(timeout=self._supervise_wait_s(session))
                 break
             except TimeoutError:
                 pass
-            if self.sim_load is not None and time.monotonic() >= next_load:
-                next_load = time.monotonic() + load_every_s
-                try:
-                    # The simulated GPU works as hard as the child really does: a busy core
-                    # drives it fully, an idle child leaves it idle.
-                    fraction = runner.cpu_fraction()
-                    self.sim_load.set_cpu_fraction(fraction)
-                    self.sim_load.set_gpu_intensity(min(1.0, fraction * (os.cpu_count() or 1)))
-                except Exception:  # noqa: BLE001
-                    log.debug("cpu fraction unavailable", exc_info=True)
+            self.sim.follow(runner.cpu_fraction)
             started = session.measuring_started_s
             overran = started is not None and (
                 self.monotonic() - started > session.duration_s + DEADLINE_GRACE_S)
@@ -418,12 +353,12 @@ class Engine:
                                       or f"exited with code {code}")
         self._finish(session, status)
 
-    def _supervise_wait_s(self, session: _Session, load_every_s: float) -> float:
+    def _supervise_wait_s(self, session: _Session) -> float:
         """How long the supervisor may sleep: the child's exit wakes it at once; otherwise
         the simulated load's pace, or the overrun deadline (every 5 s at most, every second
         before measuring starts): a session at rest costs it no wake-ups between."""
-        if self.sim_load is not None:
-            return load_every_s
+        if self.sim.active:
+            return self.sim.every_s
         started = session.measuring_started_s
         if started is None:
             return 1.0
@@ -442,7 +377,7 @@ class Engine:
                     session.subphases.close(now)
                 session.phase = Phase.DONE
                 self._idle = self._new_idle_meter()
-                self._set_sim_phase(None)
+                self.sim.set_phase(None)
             self._finish_windows([m for m in (session.whole, session.window) if m is not None])
             with self._lock:
                 if session.subphases is not None:
@@ -472,11 +407,11 @@ class Engine:
             params=_resolved_params(session.params, session.child_info),
             source=self.info, intensity=self.intensity, whole=session.whole.totals(now),
             window=window, efficiency=eff, failure_reason=session.failure_reason,
-            cpu_mode=getattr(cc, "cpu_mode", "") if cc else "",
+            cpu_mode=cc.cpu_mode if cc is not None else "",
             cpu_provenance=_provenance(cc),
             child_info={k: str(v) for k, v in session.child_info.items()},
             hardware=_hardware(cc), baseline=session.baseline,
-            experiment_id=session.experiment_id, trial=session.trial,
+            experiment_id=session.request.experiment_id, trial=session.request.trial,
             board=self._board_columns(session), subphases=subphases,
         )
 
@@ -514,7 +449,7 @@ class Engine:
                     workload="idle-monitoring", params={}, source=self.info,
                     intensity=self.intensity, whole=idle, window=idle,
                     efficiency=Efficiency.compute(None, None, None, idle),
-                    cpu_mode=getattr(self.cpu_ram, "cpu_mode", "") if self.cpu_ram else "",
+                    cpu_mode=self.cpu_ram.cpu_mode if self.cpu_ram is not None else "",
                     cpu_provenance=_provenance(self.cpu_ram), hardware=_hardware(self.cpu_ram))
         paths = self.store.write_summary(summary, final=False)
         self._notify("exported: " + ", ".join(str(p) for p in paths), "info")
@@ -655,10 +590,10 @@ class Engine:
             if reset is not None:
                 reset()
         if phase is Phase.DONE:
-            self._set_sim_phase(None)
+            self.sim.set_phase(None)
         else:
             session.phase = phase
-            self._set_sim_phase(phase)
+            self.sim.set_phase(phase)
 
     # -- views ---------------------------------------------------------------------------------
 
@@ -677,9 +612,10 @@ class Engine:
             return Snapshot(
                 t_unix_s=now_unix, source=self.info, source_connected=self._source_connected,
                 source_message=self._source_message, intensity=self.intensity, live=live,
-                cpu_ram_error=getattr(self.cpu_ram, "error", None) if self.cpu_ram else
+                cpu_ram_error=self.cpu_ram.error if self.cpu_ram is not None else
                 "CodeCarbon not started",
-                cpu_mode=getattr(self.cpu_ram, "cpu_mode", "") if self.cpu_ram else "",
+                cpu_mode=self.cpu_ram.cpu_mode if self.cpu_ram is not None else "",
+                cpu_provenance=_provenance(self.cpu_ram),
                 session=self._session_view(now, now_unix), last_summary=self._last_summary,
                 idle=self._idle.totals(now, now_unix))
 
@@ -728,16 +664,13 @@ class Engine:
         return WindowMeter(self.traces, self.monotonic(), self.clock())
 
     def _cpu_ram_ok(self) -> bool:
-        return self.cpu_ram is not None and getattr(self.cpu_ram, "error", None) is None
-
-    def _set_sim_phase(self, phase: Phase | None) -> None:
-        if self.sim_load is not None:
-            self.sim_load.set_phase(phase)
+        return self.cpu_ram is not None and self.cpu_ram.error is None
 
     def _tick_loop(self) -> None:
         # With an externally paced CodeCarbon (CpuRamTracker.tick), this thread runs its
         # schedules too, waking at their due times (every second): one wake a second in all.
-        paced = self.cpu_ram if getattr(self.cpu_ram, "external_pacing", False) else None
+        paced = self.cpu_ram if self.cpu_ram is not None and self.cpu_ram.external_pacing \
+            else None
         due = time.monotonic() + TICK_S
         journal_due = 0.0
         while not self._closed.wait(max(0.0, due - time.monotonic())):
@@ -755,23 +688,11 @@ class Engine:
             except Exception:  # noqa: BLE001 - the ticker must survive anything
                 log.exception("tick failed")
 
-    def _journal_meta(self, session: _Session) -> dict[str, Any]:
-        from carbontop.results.recovery import journal_meta
-
-        return {"workload": session.workload, "params": session.params,
-                "start_unix_s": session.whole.start_unix_s,
-                **journal_meta(self.info, self.intensity)}
-
     def _journal_progress(self, session: _Session) -> dict[str, Any]:
         with self._lock:
             totals = session.whole.totals(self.monotonic(), self.clock())
-            return {"phase": session.phase.value, "units": session.units, "unit": session.unit,
-                    "cpu_kwh": totals.cpu_kwh, "ram_kwh": totals.ram_kwh,
-                    "gpu_kwh": totals.gpu_kwh, "board_kwh": totals.board_kwh,
-                    "cpu_rail_kwh": totals.cpu_rail_kwh, "elapsed_s": totals.duration_s,
-                    "gpu_samples": totals.gpu_samples, "unmeasured_s": totals.unmeasured_s,
-                    "cpu_ram_readings": totals.cpu_ram_readings,
-                    "t_unix_s": self.clock(), "failure_reason": session.failure_reason}
+            return journal_progress(session.phase, session.units, session.unit, totals,
+                                    self.clock(), session.failure_reason)
 
 
 _CHILD_BOOKKEEPING = frozenset({"workload", "target", "unit", "pid", "python", "command_pid",
@@ -785,12 +706,15 @@ def _resolved_params(given: dict[str, Any], child_info: dict[str, str]) -> dict[
     return {**given, **resolved}
 
 
-def _provenance(cpu_ram: Any | None) -> str:
-    prov = getattr(cpu_ram, "cpu_provenance", None) if cpu_ram else None
-    return getattr(prov, "value", str(prov)) if prov is not None else "unavailable"
+_LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def _hardware(cpu_ram: Any | None) -> dict[str, str]:
+def _provenance(cpu_ram: CpuRamMeter | None) -> str:
+    """The ``cpu_provenance`` word: CodeCarbon's (measured, estimated), else unavailable."""
+    return cpu_ram.cpu_provenance.value if cpu_ram is not None else "unavailable"
+
+
+def _hardware(cpu_ram: CpuRamMeter | None) -> dict[str, str]:
     if cpu_ram is None:
         return {}
     try:

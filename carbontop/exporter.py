@@ -34,7 +34,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 from prometheus_client.core import (
@@ -45,8 +45,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from carbontop.engine_api import SnapshotSource
 from carbontop.errors import BadInput
 from carbontop.meter import J_PER_KWH, WindowTotals
+from carbontop.views import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ class EnergyLedger:
         self._folded: set[_WindowKey] = set()
         self._emitted: dict[tuple[str, str], tuple[float, float]] = {}
 
-    def update(self, snap: Any) -> dict[tuple[str, str], tuple[float, float]]:
+    def update(self, snap: Snapshot) -> dict[tuple[str, str], tuple[float, float]]:
         """Takes one snapshot; returns (workload, component) -> (joules, grams) so far."""
         g = float(snap.intensity.g_per_kwh)
         current: dict[_WindowKey, tuple[str, _Figures]] = {
@@ -144,15 +146,10 @@ def _label(value: object) -> str:
     return str(getattr(value, "value", value))
 
 
-def _cpu_provenance(engine: Any) -> str:
-    prov = getattr(getattr(engine, "cpu_ram", None), "cpu_provenance", None)
-    return _label(prov) if prov is not None else "estimated"
-
-
 class EngineCollector(Collector):
     """Reads the engine's snapshot on every scrape."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: SnapshotSource) -> None:
         self.engine = engine
         self.ledger = EnergyLedger()
 
@@ -161,6 +158,8 @@ class EngineCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snap = self.engine.snapshot()
+        if snap is None:  # nothing measured yet: no series
+            return
         src = snap.source
         session = snap.session
         base = {"board": _label(src.device_name), "source": _label(src.kind),
@@ -176,7 +175,7 @@ class EngineCollector(Collector):
         for component, watts, provenance in (
                 ("gpu", live.gpu_w, "measured"), ("board", live.board_w, "measured"),
                 ("cpu_rail", live.cpu_rail_w, "measured"),
-                ("cpu", live.cpu_w, _cpu_provenance(self.engine)),
+                ("cpu", live.cpu_w, snap.cpu_provenance),
                 ("ram", live.ram_w, "estimated")):
             if watts is not None:
                 power.add_metric([*values, component, provenance], float(watts))
@@ -230,7 +229,7 @@ class EngineCollector(Collector):
         yield info
 
 
-def _session_info(snap: Any) -> dict[str, str]:
+def _session_info(snap: Snapshot) -> dict[str, str]:
     session = snap.session
     if session is not None:
         return {"run_id": session.run_id, "workload": session.workload,
@@ -250,7 +249,7 @@ class Exporter:
     port: int
     registry: CollectorRegistry
     collector: EngineCollector
-    _server: Any
+    _server: WSGIServer | None
     _thread: threading.Thread | None
 
     @property
@@ -276,7 +275,7 @@ class Exporter:
         self.close()
 
 
-def start_exporter(engine: Any, host: str = DEFAULT_HOST, port: int = 0) -> Exporter:
+def start_exporter(engine: SnapshotSource, host: str = DEFAULT_HOST, port: int = 0) -> Exporter:
     """Serves ``/metrics`` for ``engine`` on ``host:port`` (port 0: any free port).
 
     Loopback by default: pass ``host="0.0.0.0"`` (or the LAN address) for a Prometheus on another

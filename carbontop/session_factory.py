@@ -7,10 +7,16 @@ the Prometheus exporter. Neither face imports the other.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from carbontop.config import Settings
+    from carbontop.engine import Engine
+    from carbontop.engine_api import SnapshotSource
+    from carbontop.exporter import Exporter
 
 
-def build_engine(settings: Any, cpu_ram: bool = True) -> Any:
+def build_engine(settings: Settings, cpu_ram: bool = True) -> Engine:
     """Everything a session needs: intensity, source, CodeCarbon and the engine (not opened)."""
     from carbontop.carbon import resolve_intensity
     from carbontop.results.store import check_output_dir
@@ -34,7 +40,7 @@ def build_engine(settings: Any, cpu_ram: bool = True) -> Any:
         raise
 
 
-def start_metrics(engine: Any, settings: Any) -> Any:
+def start_metrics(engine: SnapshotSource, settings: Settings) -> Exporter | None:
     """The Prometheus exporter, when --prometheus-port asks for one."""
     if settings.prometheus_port is None:
         return None

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
@@ -33,6 +33,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.worker import Worker, WorkerState
 
 from carbontop.config import Settings
+from carbontop.engine_api import EngineFace, SessionRequest
 from carbontop.errors import CarbontopError
 from carbontop.model import FinalStatus
 from carbontop.registry import WorkloadEntry
@@ -54,6 +55,10 @@ from carbontop.tui.widgets import (
     WorkloadMenu,
     WorkloadPanel,
 )
+
+if TYPE_CHECKING:
+    from carbontop.engine import Engine
+    from carbontop.views import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +137,12 @@ class CarbontopApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="interrupt"),
     ]
 
-    def __init__(self, engine: Any, workloads: Sequence[WorkloadEntry], settings: Settings, *,
-                 clock: Callable[[], float] = time.time,
+    def __init__(self, engine: EngineFace, workloads: Sequence[WorkloadEntry],
+                 settings: Settings, *, clock: Callable[[], float] = time.time,
                  params: Mapping[str, Mapping[str, str]] | None = None) -> None:
-        """``engine``: a :class:`carbontop.engine.Engine` (not yet opened), or a stand-in shaped
-        like it. ``params``: per-workload parameters, ``{"matmul": {"size": "256"}}``."""
+        """``engine``: an engine not yet opened (carbontop/engine_api.py: an Engine, the
+        dashboard's DeferredEngine, or a test's stand-in). ``params``: per-workload parameters,
+        ``{"matmul": {"size": "256"}}``."""
         super().__init__()
         self.engine = engine
         self.workloads = list(workloads)
@@ -155,7 +161,7 @@ class CarbontopApp(App[int]):
         self._starting = False
         self._session_on = False
         self._last_chart = float("-inf")
-        self._snapshot: Any = None
+        self._snapshot: Snapshot | None = None
         self._signals: list[int] = []
         self.fatal_error: Exception | None = None  # the engine could not be built
 
@@ -216,7 +222,7 @@ class CarbontopApp(App[int]):
         try:
             self.engine.open()
         except Exception as exc:  # noqa: BLE001 - one line for the user, traceback in the log
-            if getattr(self.engine, "built", self.engine) is None:
+            if self.engine.built is None:
                 # The engine could not even be built (a source asked for by name and absent, a
                 # Prometheus port in use...): the dashboard could never measure, so it ends as
                 # `carbontop run` would, with one line and exit 2 (bad input) or 1.
@@ -256,9 +262,8 @@ class CarbontopApp(App[int]):
             self.notify(event.error, title="Measuring could not start", severity="error",
                         timeout=10)
         else:
-            out = getattr(self.engine, "store", None)
-            where = out.describe() if out is not None and hasattr(out, "describe") else \
-                str(self.settings.output_dir)
+            out = self.engine.store
+            where = out.describe() if out is not None else str(self.settings.output_dir)
             self.add_message("info", f"measuring; results will be written to {where}")
         self._refresh_panels()
         self.screen.refresh_bindings()
@@ -289,7 +294,7 @@ class CarbontopApp(App[int]):
         with self._close_lock:
             if self._engine_closed:
                 return
-            if self._open_started and not getattr(self.engine, "closes_while_opening", False):
+            if self._open_started and not self.engine.closes_while_opening:
                 self._open_done.wait(30.0)
             try:
                 self.engine.close()
@@ -312,7 +317,7 @@ class CarbontopApp(App[int]):
         except NoMatches:  # a panel's parts are not mounted yet (start) or already gone (exit)
             log.debug("refresh skipped: panels not mounted")
 
-    def _show(self, snap: Any) -> None:
+    def _show(self, snap: Snapshot) -> None:
         menu = self.query_one(WorkloadMenu)
         selected = menu.selected
         self.query_one(StatusBar).show(snap, self.opened or self._quitting, self._state_note(),
@@ -338,7 +343,7 @@ class CarbontopApp(App[int]):
 
     def _board_text(self) -> str:
         """``MAXN · 44 °C``, fixed width, where the source reports a board state; else ``""``."""
-        source = getattr(self.engine, "source", None)
+        source = self.engine.source
         if source is None or not hasattr(source, "board_state"):
             return ""
         return board_line(board_state_of(source), fixed=True)
@@ -391,9 +396,8 @@ class CarbontopApp(App[int]):
 
     def _start_blocking(self, entry: WorkloadEntry) -> None:
         try:
-            self.engine.start_session(entry.name, self.params.get(entry.name, {}),
-                                      self.settings.duration_s, self.settings.workload_file,
-                                      baseline_s=self.settings.baseline_s)
+            self.engine.start_session(SessionRequest.from_settings(
+                self.settings, entry.name, self.params.get(entry.name, {})))
         except CarbontopError as exc:
             self._post(EngineSays("error", f"{entry.name} did not start: {exc}"))
         except Exception as exc:  # noqa: BLE001
@@ -452,11 +456,12 @@ class CarbontopApp(App[int]):
             self.push_screen(HistoryScreen(self.settings.output_dir))
 
     def action_board(self) -> None:
-        if getattr(self.engine, "source", True) is None:
+        source = self.engine.source
+        if source is None:
             self._refuse("still opening the power source: try again in a second")
             return
         if not isinstance(self.screen, BoardScreen):
-            self.push_screen(BoardScreen(getattr(self.engine, "source", None)))
+            self.push_screen(BoardScreen(source))
 
     def action_run_command(self) -> None:
         if isinstance(self.screen, RunCommandScreen):
@@ -487,8 +492,8 @@ class CarbontopApp(App[int]):
     def _start_command_blocking(self, text: str, argv: list[str]) -> None:
         name = "command: " + text[:60]
         try:
-            run_id = self.engine.start_session(name, {}, self.settings.duration_s, None,
-                                               command=argv)
+            run_id = self.engine.start_session(SessionRequest(
+                name, duration_s=self.settings.duration_s, command=tuple(argv)))
         except CarbontopError as exc:
             self._post(EngineSays("error", f"{name} did not start: {exc}"))
             return
@@ -498,8 +503,8 @@ class CarbontopApp(App[int]):
             return
         finally:
             self._starting = False
-        store = getattr(self.engine, "store", None)
-        if store is not None and hasattr(store, "workload_log_path"):
+        store = self.engine.store
+        if store is not None:
             try:
                 where = store.workload_log_path(run_id)
             except OSError as exc:
@@ -612,7 +617,7 @@ def run_dashboard(settings: Settings) -> int:
 
 
 def build_dashboard_engine(settings: Settings, say: Callable[[str, str], None]
-                           ) -> tuple[Any, Callable[[], None] | None]:
+                           ) -> tuple[Engine, Callable[[], None] | None]:
     """The dashboard's engine and its Prometheus exporter (``--prometheus-port``), built in
     the app's opening worker."""
     from carbontop.logs import silence_library_stderr

@@ -13,7 +13,7 @@ from carbontop.model import Phase, SourceInfo
 from carbontop.units import human_co2, human_duration, human_energy, human_power, human_rate
 
 if TYPE_CHECKING:
-    from carbontop.engine import HistoryPoint, Snapshot
+    from carbontop.views import HistoryPoint, Snapshot
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -24,18 +24,6 @@ STATE_STYLES = {
     "measuring": "$success", "finished": "$success", "stopped": "$warning",
     "interrupted": "$warning", "failed": "$error", "starting": "$warning",
 }
-
-
-def cpu_provenance(snap: Snapshot) -> str:
-    """CodeCarbon's CPU figure is measured only where it reads RAPL (or a similar counter)."""
-    explicit = getattr(snap, "cpu_provenance", None)
-    if explicit:
-        return str(getattr(explicit, "value", explicit))
-    mode = (snap.cpu_mode or "").lower()
-    if any(word in mode for word in ("rapl", "powermetrics", "measured")) and \
-            "estimat" not in mode:
-        return "measured"
-    return "estimated"
 
 
 def cpu_basis(snap: Snapshot) -> str:
@@ -119,7 +107,7 @@ def power_rows(snap: Snapshot) -> list[tuple[str, str, str]]:
         rows.append(("CPU", "n/a", f"CodeCarbon: {snap.cpu_ram_error}"))
         rows.append(("RAM", "n/a", "CodeCarbon unavailable"))
     else:
-        rows.append(("CPU", human_power(live.cpu_w), f"{cpu_provenance(snap)}{cpu_basis(snap)}"))
+        rows.append(("CPU", human_power(live.cpu_w), f"{snap.cpu_provenance}{cpu_basis(snap)}"))
         rows.append(("RAM", human_power(live.ram_w), "estimated, CodeCarbon"))
     return rows
 
@@ -152,7 +140,7 @@ def energy_rows(snap: Snapshot) -> tuple[str, list[tuple[str, float | None, str]
         rows.append(("board", totals.board_kwh, "measured"))
     if info.cpu_rail is not None:
         rows.append(("CPU rail", totals.cpu_rail_kwh, "measured"))
-    rows.append(("CPU", totals.cpu_kwh, cpu_provenance(snap)))
+    rows.append(("CPU", totals.cpu_kwh, snap.cpu_provenance))
     rows.append(("RAM", totals.ram_kwh, "estimated"))
     rows.append(("total", totals.total_kwh, ""))
     return title, rows, totals.total_basis

@@ -130,6 +130,11 @@ def test_nothing_from_libraries_reaches_the_terminal(two_sessions: tuple) -> Non
     (["run", "idle", "--demo", "--sim-board", "nope"], "nope"),
     (["run", "idle", "--demo", "--workload-file", "missing.py"], "missing.py"),
     (["run", "idle", "--demo", "--param", "novalue"], "novalue"),
+    (["run", "idle", "--demo", "--min-throughput", "5"], "give --power-modes too"),
+    (["run", "idle", "--demo", "--power-modes", "MAXN", "--min-throughput", "0"],
+     "--min-throughput must be a positive"),
+    (["run", "idle", "--demo", "--power-modes", "MAXN", "--min-throughput", "nan"],
+     "--min-throughput must be a positive"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], fragment: str, tmp_path: Path) -> None:
     proc = carbontop(*args, "--output-dir", str(tmp_path), cwd=tmp_path, timeout=60)

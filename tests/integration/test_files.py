@@ -14,6 +14,7 @@ import pytest
 from carbontop.carbon import world_average
 from carbontop.config import Settings
 from carbontop.engine import Engine
+from carbontop.engine_api import SessionRequest
 from carbontop.errors import BadInput
 from carbontop.results import schema
 from carbontop.results.store import check_output_dir
@@ -36,7 +37,7 @@ def test_disk_full_keeps_rows_and_writes_them_to_a_named_fallback(tmp_path: Path
     notices: list[str] = []
     engine.add_listener(lambda level, message: notices.append(message))
     engine.open()
-    engine.start_session("idle", {"warmup_s": "0"}, duration_s=4.0)
+    engine.start_session(SessionRequest("idle", {"warmup_s": "0"}, duration_s=4.0))
     deadline = time.monotonic() + 30
     gpu_log = out / schema.GPU_LOG
     while not gpu_log.exists():

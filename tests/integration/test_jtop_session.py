@@ -12,6 +12,7 @@ import pytest
 from carbontop.carbon import world_average
 from carbontop.config import Settings
 from carbontop.engine import Engine
+from carbontop.engine_api import SessionRequest
 from carbontop.results import schema
 from carbontop.sources.jtop import JtopSource
 from tests.jtop_harness import JtopService
@@ -33,7 +34,7 @@ def test_service_restart_mid_session_is_a_gap_not_energy(
     messages: list[tuple[str, str]] = []
     engine.add_listener(lambda level, message: messages.append((level, message)))
     engine.open()
-    engine.start_session("idle", {"warmup_s": "0"}, duration_s=60.0)
+    engine.start_session(SessionRequest("idle", {"warmup_s": "0"}, duration_s=60.0))
     try:
         wait_until(lambda: engine.snapshot().state == "measuring", 30, "the measured window")
         time.sleep(1.5)

@@ -16,6 +16,7 @@ import pytest
 from carbontop.carbon import world_average
 from carbontop.config import Settings
 from carbontop.engine import Engine
+from carbontop.engine_api import SessionRequest
 from carbontop.model import BoardBasis, PowerSample, Scope, SourceInfo
 from carbontop.results import schema
 from tests.waiting import wait_until
@@ -52,7 +53,8 @@ def test_24_hours_at_10_hz(tmp_path: Path) -> None:
                     source, world_average(), clock=lambda: clock_now[0],
                     monotonic=lambda: clock_now[0] - 1_000_000.0 + 5000.0)
     engine.open()
-    engine.start_session("idle", {"warmup_s": "0"}, duration_s=2 * HOURS * 3600.0)
+    engine.start_session(SessionRequest("idle", {"warmup_s": "0"},
+                                        duration_s=2 * HOURS * 3600.0))
     wait_until(lambda: engine.snapshot().state == "measuring", 60, "the measured window")
     process = psutil.Process()
     gc.collect()

@@ -10,6 +10,7 @@ at fixed paths), so jtop reports none.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from carbontop.board_state import BoardState, board_state_columns, throttled
 from carbontop.errors import BadInput, CarbontopError
 from carbontop.sources.base import SourceEvent
 from carbontop.sources.jtop import JtopSource
-from tests.jtop_harness import AGX_ORIN_MODES, FakeNvpMode, JtopService, skip_reason
+from tests.jtop_harness import AGX_ORIN_MODES, FAKE_SYS, FakeNvpMode, JtopService, skip_reason
 
 pytestmark = pytest.mark.jtop_service
 
@@ -214,8 +215,9 @@ def test_carbontop_run_power_modes_compares_and_restores(
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, "run", "idle", "--gpu-source", "jtop", "--interval", "0.25",
-         "--duration", "1", "--power-modes", "15W,30W", "--cooldown-max", "1", "--param",
-         "warmup_s=0", "--output-dir", str(tmp_path), "--json"],
+         "--duration", "1", "--power-modes", "15W,30W", "--min-throughput", "0.5",
+         "--cooldown-max", "1", "--param", "warmup_s=0", "--output-dir", str(tmp_path),
+         "--json"],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -242,6 +244,133 @@ def test_carbontop_run_power_modes_compares_and_restores(
     assert result["best"] == {
         "least_energy_per_unit": "15W" if per_unit["15W"] < per_unit["30W"] else "30W",
         "highest_throughput": "15W" if rate["15W"] > rate["30W"] else "30W"}
+    # The idle workload does about 1 second of work a second in either mode: both keep 0.5/s,
+    # and the cheaper is the choice; a mode no faster and no cheaper than the other is off the
+    # front (with equal watts the two differ by noise only, so both outcomes are worked out).
+    assert result["cheapest_keeping_min_throughput"] == {
+        "min_throughput_per_s": 0.5, "mode": min(per_unit, key=per_unit.__getitem__)}
+    beaten = [m for m, other in (("15W", "30W"), ("30W", "15W"))
+              if rate[other] >= rate[m] and per_unit[other] <= per_unit[m]
+              and (rate[other], per_unit[other]) != (rate[m], per_unit[m])]
+    assert sorted(result["pareto_front"]) == sorted({"15W", "30W"} - set(beaten))
     assert service.nvpmodel_mode() == 0  # the original mode is back
     calls = " ".join(service.nvpmodel_calls())
     assert "-m 1" in calls and "-m 2" in calls and "-m 0" in calls
+
+
+# A generating program whose work follows the GPU clock cap the power mode sets: it makes
+# tokens at the cap in MHz per second (15W: 420.75/s, 30W: 624.75/s, 50W: 828.75/s), reading the
+# cap the fake nvpmodel wrote into the devfreq file, and reports them with carbontop's protocol.
+GENERATE = """
+import os, sys, time
+from carbontop import progress
+cap_mhz = int(open(sys.argv[1]).read()) / 1e6
+seconds = float(sys.argv[2])
+progress.phase("warmup")
+time.sleep(0.5)
+progress.phase("measure")
+start = time.monotonic()
+made = 0.0
+while True:
+    time.sleep(0.05)
+    elapsed = min(time.monotonic() - start, seconds)
+    progress.units(cap_mhz * elapsed - made, "token")
+    made = cap_mhz * elapsed
+    if elapsed >= seconds:
+        os._exit(0)
+"""
+# And its power follows the mode: VDD_GPU_SOC per mode, the other three rails at their 5 W
+# (5 V x (300 + 600 + 100) mA), so the board (the sum of the rails) draws 6, 14 and 14 W.
+GPU_RAIL_MW = {"MAXN": 4000, "15W": 1000, "30W": 9000, "50W": 9000}
+OTHER_RAILS_W = 5.0
+
+
+@contextlib.contextmanager
+def power_follows_the_mode(service: JtopService) -> Iterator[None]:
+    """Rewrites the GPU rail as soon as the fake nvpmodel holds another mode (within 10 ms)."""
+    stop = threading.Event()
+
+    def follow() -> None:
+        held = None
+        while not stop.wait(0.01):
+            try:
+                mode = MODES[service.nvpmodel_mode()]
+            except (OSError, ValueError):  # the state file between two writes
+                continue
+            if mode != held:
+                service.set_rail("VDD_GPU_SOC", GPU_RAIL_MW[mode])
+                held = mode
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_power_modes_compare_j_per_token_and_name_the_cheapest_that_keeps_a_rate(
+    service_with_nvpmodel: StartService, tmp_path: Path
+) -> None:
+    """`carbontop run --power-modes 15W,30W,50W --min-throughput 500 -- python generate.py`.
+
+    Worked by hand: J per token = board watts / tokens per second: 15W 6 / 420.75 = 0.01426,
+    30W 14 / 624.75 = 0.02241, 50W 14 / 828.75 = 0.01689 (GPU: 1, 9 and 9 W over the same
+    rates: 0.002377, 0.01441, 0.01086). 50W is faster and cheaper than 30W, so the Pareto front
+    is 15W and 50W; 15W is the cheapest, but only 30W and 50W keep 500 tokens/s, and of those
+    50W is the cheaper.
+    """
+    service = service_with_nvpmodel()
+    (tmp_path / "generate.py").write_text(GENERATE)
+    cap_file = FAKE_SYS / "class" / "devfreq" / service.board.gpu_devfreq / "max_freq"
+    code = (
+        "import sys, jtop.service\n"
+        f"jtop.service.JTOP_PIPE = {service.pipe!r}\n"
+        "from carbontop.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    with power_follows_the_mode(service):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "run", "--gpu-source", "jtop", "--interval", "0.25",
+             "--duration", "20", "--power-modes", "15W,30W,50W", "--min-throughput", "500",
+             "--cooldown-max", "1", "--output-dir", str(tmp_path), "--",
+             sys.executable, str(tmp_path / "generate.py"), str(cap_file), "2.0"],
+            capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / "emissions.csv", newline="") as f:
+        rows = {r["power_mode"]: r for r in csv.DictReader(f)}
+    assert list(rows) == ["15W", "30W", "50W"]
+    board_w = {m: OTHER_RAILS_W + GPU_RAIL_MW[m] / 1000 for m in rows}
+    rate_hz = {"15W": 420.75, "30W": 624.75, "50W": 828.75}
+    for mode, row in rows.items():
+        window_s = float(row["window_duration_s"])  # written to the millisecond
+        # The rails held still through each window: its energy is the mode's watts x seconds.
+        assert float(row["window_total_energy_kwh"]) * 3.6e6 == pytest.approx(
+            board_w[mode] * window_s, abs=board_w[mode] * 5e-4 + 1e-6), mode
+        assert float(row["window_gpu_energy_kwh"]) * 3.6e6 == pytest.approx(
+            GPU_RAIL_MW[mode] / 1000 * window_s, abs=GPU_RAIL_MW[mode] * 5e-7 + 1e-6), mode
+        assert row["unit"] == "token"
+        # Tokens at the cap's rate over the program's 2 s; the window also holds its exit.
+        assert float(row["throughput_per_s"]) == pytest.approx(rate_hz[mode], rel=0.05), mode
+        per_token = float(row["energy_per_unit_j"])
+        assert per_token == pytest.approx(board_w[mode] / rate_hz[mode], rel=0.05), mode
+        assert float(row["window_gpu_energy_per_unit_j"]) == pytest.approx(
+            per_token * GPU_RAIL_MW[mode] / 1000 / board_w[mode], rel=1e-3), mode
+    text = proc.stdout.splitlines()
+    table = {line.split()[0]: line for line in text if line.split()[:1] in ([m] for m in rows)}
+    # Slowest first; each row's figures are its one trial's, as emissions.csv has them.
+    assert list(table) == ["15W", "30W", "50W"]
+    for mode, line in table.items():
+        assert f"{float(rows[mode]['throughput_per_s']):.4g} token/s" in line
+        assert f"  {float(rows[mode]['energy_per_unit_j']):.4g}  " in line
+        assert f"  {float(rows[mode]['window_gpu_energy_per_unit_j']):.4g}  " in line
+    assert table["15W"].endswith("  yes") and table["50W"].endswith("  yes")
+    assert table["30W"].endswith("  no (50W: faster, cheaper)")
+    assert "J/token total: sum of all board rails (measured)" in text
+    assert "least energy per unit: 15W; highest throughput: 50W" in text
+    choice = [line for line in text if line.startswith("cheapest mode keeping 500 token/s: ")]
+    assert choice == [f"cheapest mode keeping 500 token/s: 50W "
+                      f"({float(rows['50W']['energy_per_unit_j']):.4g} J/token at "
+                      f"{float(rows['50W']['throughput_per_s']):.4g} token/s)"]
+    assert service.nvpmodel_mode() == 0  # MAXN is back

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from carbontop.config import Settings
+from carbontop.engine_api import SessionRequest
 from carbontop.exporter import Exporter, start_exporter
 from carbontop.session_factory import build_engine
 from tests.strict_skips import NO_PROMETHEUS, NO_PROMTOOL
@@ -186,7 +187,7 @@ def substitute(expr: str, board: str, instance: str) -> str:
 def test_prometheus_scrapes_the_exporter_and_runs_every_dashboard_query(
         engine: Any, exporter: Exporter, prometheus: Prometheus) -> None:
     started = time.monotonic()
-    run_id = engine.start_session("idle", {"warmup_s": "0.2"}, 120)
+    run_id = engine.start_session(SessionRequest("idle", {"warmup_s": "0.2"}, 120))
     prom = prometheus
     instance = f"127.0.0.1:{exporter.port}"
     board = engine.info.device_name

@@ -1,8 +1,9 @@
 """A stand-in for the Engine that shows one fixed moment, for snapshot tests.
 
-Everything it returns is built from the real value types (engine.Snapshot, SessionView,
+Everything it returns is built from the real value types (views.Snapshot, SessionView,
 LiveFigures, HistoryPoint, meter.WindowTotals, summary.Efficiency), so a change in their shape
-breaks these tests as it would break the app.
+breaks these tests as it would break the app. It has every member of the faces' protocol
+(carbontop.engine_api.EngineFace).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from carbontop.carbon import CarbonIntensity
-from carbontop.engine import HistoryPoint, LiveFigures, SessionView, Snapshot
+from carbontop.engine_api import SessionRequest
 from carbontop.meter import WindowTotals
-from carbontop.model import BoardBasis, Phase, Scope, SourceInfo
+from carbontop.model import BoardBasis, FinalStatus, Phase, Scope, SourceInfo
 from carbontop.registry import WorkloadEntry
 from carbontop.summary import Efficiency
 from carbontop.units import J_PER_KWH
+from carbontop.views import HistoryPoint, LiveFigures, SessionView, Snapshot
 
 T0 = 1_750_000_000.0  # a fixed wall clock: 2025-06-15 15:06:40 UTC
 
@@ -82,6 +84,7 @@ def measuring_snapshot() -> Snapshot:
         t_unix_s=now, source=SIM_INFO, source_connected=True, source_message=SIM_INFO.note,
         intensity=intensity(), live=live, cpu_ram_error=None,
         cpu_mode="TDP model: Intel Xeon E5-2690 v4, 135 W x load (estimated)",
+        cpu_provenance="estimated",
         session=session, last_summary=None, idle=totals(T0 - 60, T0, 4.0, 9.0, 2.0, 5.0, 3.0))
 
 
@@ -101,7 +104,14 @@ def history(now: float, seconds: float = 240.0, step: float = 0.5) -> list[Histo
 
 
 class FakeEngine:
-    """Answers like an opened Engine at one fixed moment. Records what the app asked of it."""
+    """Answers like an opened Engine at one fixed moment. Records what the app asked of it.
+
+    No power source (no board screen) and no store (results go to the settings' directory).
+    """
+
+    closes_while_opening = False
+    source = None
+    store = None
 
     def __init__(self, snap: Snapshot | None = None) -> None:
         self.snap = snap or measuring_snapshot()
@@ -109,6 +119,10 @@ class FakeEngine:
         self.listeners: list[Callable[[str, str], None]] = []
         self.calls: list[tuple[str, Any]] = []
         self.closed = False
+
+    @property
+    def built(self) -> FakeEngine:
+        return self
 
     def open(self) -> None:
         self.calls.append(("open", None))
@@ -130,14 +144,11 @@ class FakeEngine:
     def history(self) -> list[HistoryPoint]:
         return list(self._history)
 
-    def start_session(self, workload: str, params: dict[str, Any] | None = None,
-                      duration_s: float | None = None, workload_file: Path | None = None,
-                      command: list[str] | None = None, baseline_s: float = 0.0,
-                      experiment_id: str | None = None, trial: str | None = None) -> str:
-        self.calls.append(("start_session", workload))
+    def start_session(self, request: SessionRequest) -> str:
+        self.calls.append(("start_session", request.workload))
         return "run"
 
-    def stop_session(self, status: Any = None) -> None:
+    def stop_session(self, status: FinalStatus = FinalStatus.STOPPED) -> None:
         self.calls.append(("stop_session", status))
 
     def export(self) -> list[Path]:

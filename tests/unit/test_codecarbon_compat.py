@@ -23,6 +23,7 @@ import pytest
 
 from carbontop.carbon import CarbonIntensity, resolve_intensity
 from carbontop.config import Settings
+from carbontop.engine_api import SessionRequest
 from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, Scope, SourceInfo
 from carbontop.results import schema
@@ -183,7 +184,7 @@ def test_a_real_session_loads_in_carbonboard(tmp_path: Path, cc_viz: Any,
     engine = build_engine(settings, cpu_ram=False)
     engine.open()
     try:
-        engine.start_session("idle", {"warmup_s": "0.2"}, 2)
+        engine.start_session(SessionRequest("idle", {"warmup_s": "0.2"}, 2))
         done = engine.wait_session(20)
     finally:
         engine.close()

@@ -17,6 +17,7 @@ import pytest
 
 from carbontop.config import Settings
 from carbontop.deferred_engine import DeferredEngine, NotReady
+from carbontop.engine_api import SessionRequest
 from carbontop.model import FinalStatus
 from carbontop.session_factory import build_engine
 
@@ -65,7 +66,7 @@ def test_before_open_it_answers_like_an_engine_with_nothing_yet(builds: Builds) 
     assert not deferred.session_running and deferred.source is None and deferred.store is None
     deferred.stop_session(FinalStatus.INTERRUPTED)  # nothing to stop: no error
     with pytest.raises(NotReady, match="still starting"):
-        deferred.start_session("idle")
+        deferred.start_session(SessionRequest("idle"))
     with pytest.raises(NotReady):
         deferred.export()
     assert builds.calls == 0
@@ -81,7 +82,8 @@ def test_open_builds_then_measures_a_session(builds: Builds) -> None:
         assert ("info", "built") in heard
         snap = deferred.snapshot()
         assert snap is not None and snap.source.kind == "sim"
-        deferred.start_session("idle", {"nap_s": "0.05", "warmup_s": "0"}, duration_s=1.0)
+        deferred.start_session(SessionRequest("idle", {"nap_s": "0.05", "warmup_s": "0"},
+                                              duration_s=1.0))
         summary = deferred.wait_session(30)
         assert summary is not None and summary.status is FinalStatus.FINISHED
         assert summary.window is not None and (summary.window.gpu_kwh or 0) > 0

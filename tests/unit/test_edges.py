@@ -20,6 +20,7 @@ from carbontop.attribution import attribute
 from carbontop.carbon import world_average
 from carbontop.config import Settings
 from carbontop.engine import Engine
+from carbontop.engine_api import SessionRequest
 from carbontop.meter import Traces, WindowMeter
 from carbontop.model import (
     BoardBasis,
@@ -318,7 +319,7 @@ def run_scripted(tmp_path: Path, info: SourceInfo,
                     clock=clocks.wall, monotonic=lambda: clocks.mono, runner_factory=factory)
     engine.open()
     try:
-        engine.start_session("scripted", duration_s=1000.0)
+        engine.start_session(SessionRequest("scripted", duration_s=1000.0))
         deadline = 200
         while not children and deadline:
             threading.Event().wait(0.01)

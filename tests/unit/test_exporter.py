@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from carbontop.carbon import CarbonIntensity
 from carbontop.config import Settings
-from carbontop.engine import LiveFigures, SessionView, Snapshot
+from carbontop.engine_api import SessionRequest
 from carbontop.errors import BadInput
 from carbontop.exporter import EnergyLedger, start_exporter
 from carbontop.meter import WindowTotals
@@ -26,6 +26,7 @@ from carbontop.model import FinalStatus, Phase, Scope, SourceInfo
 from carbontop.session_factory import build_engine
 from carbontop.summary import Efficiency, SessionSummary
 from carbontop.units import J_PER_KWH
+from carbontop.views import LiveFigures, SessionView, Snapshot
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
@@ -155,7 +156,7 @@ def test_counters_never_decrease_across_a_session(engine: Any) -> None:
         wait_for(lambda: engine.snapshot().idle.total_kwh is not None, timeout=30)
         thread.start()
         wait_for(lambda: len(scrapes) >= 3, timeout=30)  # scrapes before the session
-        run_id = engine.start_session("idle", {"warmup_s": "0.2"}, 2)
+        run_id = engine.start_session(SessionRequest("idle", {"warmup_s": "0.2"}, 2))
         summary = engine.wait_session(60)
         assert summary is not None and summary.status is FinalStatus.FINISHED
         wait_for(over_and_idle_grew, timeout=30)
@@ -226,6 +227,7 @@ def snap(idle: WindowTotals, session: SessionView | None = None,
     return Snapshot(t_unix_s=idle.end_unix_s, source=INFO, source_connected=connected,
                     source_message="", intensity=INTENSITY,
                     live=live or LiveFigures(gpu_w=5.0), cpu_ram_error=None, cpu_mode="",
+                    cpu_provenance="estimated",
                     session=session, last_summary=last, idle=idle)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from carbontop.carbon import CarbonIntensity
 from carbontop.config import Settings
+from carbontop.engine_api import SessionRequest
 from carbontop.errors import BadInput
 from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, Scope, SourceInfo
@@ -257,7 +258,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def test_partial_export_is_superseded_by_the_final_row(engine: Any) -> None:
-    run_id = engine.start_session("idle", {"warmup_s": "0.2"}, 2)
+    run_id = engine.start_session(SessionRequest("idle", {"warmup_s": "0.2"}, 2))
     deadline = time.monotonic() + 10
     while engine.snapshot().session is None or engine.snapshot().session.phase.value != \
             "measuring":

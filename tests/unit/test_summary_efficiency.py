@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from carbontop.carbon import CarbonIntensity
-from carbontop.cli import format_summary
 from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, SourceInfo
 from carbontop.summary import Baseline, Efficiency, SessionSummary
+from carbontop.text import format_summary
 from carbontop.units import J_PER_KWH
 
 T0 = 1_714_564_800.0

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from carbontop.carbon import CarbonIntensity
-from carbontop.cli import format_summary, format_trial_stats, trial_stats
+from carbontop.comparison import Stat, TrialStats, trial_stats
 from carbontop.meter import WindowTotals
 from carbontop.model import FinalStatus, Scope, SourceInfo
 from carbontop.summary import Baseline, Efficiency, SessionSummary
+from carbontop.text import format_mode_comparison, format_summary, format_trial_stats
 
 J_PER_KWH = 3.6e6  # written out here, not imported: the expected values are worked by hand
 ORIN = SourceInfo(kind="sim", device_name="Simulated Jetson AGX Orin (64GB)", gpu_count=1,
@@ -116,24 +119,44 @@ def test_repeat_statistics_text() -> None:
         "  throughput       10 ± 0 sample/s (n=2)",
         "  window energy    2880 ± 1.1e+02 J (n=2)",
     ]
+    # The GPU figure beside the total's: 1500 J of GPU in each window / 400 samples = 3.75 J.
+    assert stats["gpu_energy_per_unit_j"]["n"] == 2
+    assert stats["gpu_energy_per_unit_j"]["mean"] == pytest.approx(3.75, rel=1e-12)
+    assert stats["gpu_energy_per_unit_j"]["stdev"] == pytest.approx(0.0, abs=1e-12)
+    assert stats["total_basis"] == "sum of all board rails (measured)"
 
 
-def test_power_mode_comparison_names_the_best_mode() -> None:
-    from carbontop.cli import best_modes, format_mode_comparison
+def mode(per_unit: float | None, rate: float | None, gpu: float | None,
+         unit: str | None = "image") -> TrialStats:
+    def stat(mean: float | None) -> Stat:
+        return {"n": 0 if mean is None else 2, "mean": mean,
+                "stdev": None if mean is None else 0.01}
 
-    def stats(per_unit: float, rate: float) -> dict[str, object]:
-        return {"trials": 2, "finished": 2, "unit": "image",
-                "energy_per_unit_j": {"n": 2, "mean": per_unit, "stdev": 0.01},
-                "throughput_per_s": {"n": 2, "mean": rate, "stdev": 1.0},
-                "window_energy_j": {"n": 2, "mean": 100.0, "stdev": 1.0}}
+    return {"trials": 2, "finished": 0 if rate is None else 2, "unit": unit,
+            "total_basis": "sum of all board rails (measured)" if rate is not None else None,
+            "energy_per_unit_j": stat(per_unit), "gpu_energy_per_unit_j": stat(gpu),
+            "throughput_per_s": stat(rate), "window_energy_j": stat(100.0)}
 
-    # 15W: 0.25 J per image at 40 images/s; MAXN: 0.5 J at 90/s; 30W: 0.3 J at 60/s
-    modes = {"15W": stats(0.25, 40.0), "MAXN": stats(0.5, 90.0), "30W": stats(0.3, 60.0)}
-    assert best_modes(modes) == {"least_energy_per_unit": "15W", "highest_throughput": "MAXN"}
-    assert format_mode_comparison(modes).splitlines() == [
-        "power mode        energy per unit        throughput",
-        "15W               0.25 J/image           40 image/s",
-        "MAXN              0.5 J/image            90 image/s",
-        "30W               0.3 J/image            60 image/s",
+
+def test_power_mode_comparison_is_a_pareto_table() -> None:
+    # 15W: 0.25 J per image at 40 images/s; MAXN: 0.5 J at 90/s; 30W: 0.3 J at 60/s; 50W: 0.6 J
+    # at 70/s, beaten on both by MAXN (faster and cheaper); 10W: every trial failed.
+    modes = {"15W": mode(0.25, 40.0, 0.1), "MAXN": mode(0.5, 90.0, 0.3),
+             "30W": mode(0.3, 60.0, 0.12), "50W": mode(0.6, 70.0, 0.35),
+             "10W": mode(None, None, None)}
+    # Slowest first, the failed mode last; columns 10, 18, 15 and 15 wide, two spaces between.
+    assert format_mode_comparison(modes, 50.0).splitlines() == [
+        "power mode  throughput          J/image total    J/image GPU      Pareto front",
+        "15W         40 image/s          0.25             0.1              yes",
+        "30W         60 image/s          0.3              0.12             yes",
+        "50W         70 image/s          0.6              0.35             no (MAXN: faster, "
+        "cheaper)",
+        "MAXN        90 image/s          0.5              0.3              yes",
+        "10W         n/a                 n/a              n/a              n/a",
+        "J/image total: sum of all board rails (measured)",
         "least energy per unit: 15W; highest throughput: MAXN",
+        # at least 50/s: 30W (0.3 J), 50W (0.6 J), MAXN (0.5 J): 30W is the cheapest
+        "cheapest mode keeping 50 image/s: 30W (0.3 J/image at 60 image/s)",
     ]
+    assert format_mode_comparison(modes, 100.0).splitlines()[-1] == "no mode keeps 100 image/s"
+    assert "cheapest" not in format_mode_comparison(modes)
