@@ -1,15 +1,33 @@
 """The simulated Jetson's catalogue: its modules, their power rails, nvpmodel modes and sensors.
 
-Each board has a few nvpmodel power modes (:class:`SimPowerMode`, figures approximate, after
-NVIDIA's published mode tables). The rails' idle and peak watts are those of the board's default
-mode (:mod:`carbontop.sim.physics` scales them in the other modes).
+The boards themselves are data, in ``boards.toml`` beside this file (one table a board); this
+module gives them their types (:class:`SimBoard`, :class:`SimRail`, :class:`SimPowerMode`),
+checks every field's type as it reads them, and reads them once, when first asked. Each board
+has a few nvpmodel power modes (figures approximate, after NVIDIA's published mode tables). The
+rails' idle and peak watts are those of the board's default mode (:mod:`carbontop.sim.physics`
+scales them in the other modes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import sys
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from carbontop.errors import BadInput
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (JetPack 6 ships 3.10)
+    import tomli as tomllib
+
+CATALOGUE = Path(__file__).with_name("boards.toml")
+DEFAULT_SIM_BOARD = "agx-orin"
 
 # Sensor names as jtop 7 derives them from the thermal zones, each with its offset from the
 # die (None: offline, reads -256, like Orin's CV sensors on many modules).
@@ -88,171 +106,77 @@ class SimBoard:
         return SIM_SENSORS.get(self.soc, SIM_SENSORS["tegra234"])
 
 
-def _m(name: str, cpu_mhz: float, cores: int, gpu_mhz: float) -> SimPowerMode:
-    return SimPowerMode(name, cpu_max_mhz=cpu_mhz, cores_online=cores, gpu_max_mhz=gpu_mhz)
-
-
-SIM_BOARDS: dict[str, SimBoard] = {
-    "agx-orin": SimBoard(
-        key="agx-orin",
-        module="Simulated Jetson AGX Orin (64GB)",
-        model="Jetson AGX Orin Developer Kit (simulated)",
-        soc="tegra234",
-        gpu_name="ga10b",
-        l4t="36.4.3",
-        jetpack="6.2",
-        nvpmodel="MAXN",
-        cpus=12,
-        rails=(
-            SimRail("VDD_GPU_SOC", 2.4, 30.0, gpu=0.92, cpu=0.08),
-            SimRail("VDD_CPU_CV", 0.8, 12.0, gpu=0.05, cpu=0.95),
-            SimRail("VIN_SYS_5V0", 3.2, 6.5, gpu=0.4, cpu=0.3),
-            SimRail("VDDQ_VDD2_1V8AO", 0.6, 3.2, gpu=0.6, cpu=0.3),
-        ),
-        modes=(
-            _m("MAXN", 2201.6, 12, 1301.0),
-            _m("15W", 1113.6, 4, 420.75),
-            _m("30W", 1728.0, 8, 624.75),
-            _m("50W", 1497.6, 12, 828.75),
-        ),
-    ),
-    "orin-nx": SimBoard(
-        key="orin-nx",
-        module="Simulated Jetson Orin NX (16GB)",
-        model="NVIDIA Orin NX Developer Kit (simulated)",
-        soc="tegra234",
-        gpu_name="ga10b",
-        l4t="36.4.3",
-        jetpack="6.2",
-        nvpmodel="25W",
-        cpus=8,
-        rails=(
-            SimRail("VDD_CPU_GPU_CV", 1.1, 15.0, gpu=0.7, cpu=0.3),
-            SimRail("VDD_SOC", 1.3, 4.2, gpu=0.6, cpu=0.2),
-        ),
-        input_rail="VDD_IN",
-        input_base_w=2.1,
-        input_factor=1.12,
-        modes=(
-            _m("MAXN", 1984.0, 8, 918.0),
-            _m("10W", 1190.4, 4, 408.0),
-            _m("15W", 1497.6, 4, 612.0),
-            _m("25W", 1497.6, 8, 918.0),
-        ),
-    ),
-    "orin-nano": SimBoard(
-        key="orin-nano",
-        module="Simulated Jetson Orin Nano (8GB)",
-        model="NVIDIA Jetson Orin Nano Developer Kit (simulated)",
-        soc="tegra234",
-        gpu_name="ga10b",
-        l4t="36.4.3",
-        jetpack="6.2",
-        nvpmodel="15W",
-        cpus=6,
-        rails=(
-            SimRail("VDD_CPU_GPU_CV", 0.8, 8.5, gpu=0.7, cpu=0.3),
-            SimRail("VDD_SOC", 1.0, 3.0, gpu=0.6, cpu=0.2),
-        ),
-        input_rail="VDD_IN",
-        input_base_w=1.6,
-        input_factor=1.12,
-        modes=(
-            _m("15W", 1497.6, 6, 624.75),
-            _m("25W", 1728.0, 6, 918.0),
-            _m("7W", 960.0, 4, 408.0),
-        ),
-    ),
-    "nano": SimBoard(
-        key="nano",
-        module="Simulated Jetson Nano (4GB)",
-        model="NVIDIA Jetson Nano Developer Kit (simulated)",
-        soc="tegra210",
-        gpu_name="gpu",
-        l4t="32.7.4",
-        jetpack="4.6.4",
-        nvpmodel="MAXN",
-        cpus=4,
-        rails=(
-            SimRail("POM_5V_GPU", 0.05, 4.6, gpu=1.0),
-            SimRail("POM_5V_CPU", 0.4, 3.3, gpu=0.05, cpu=0.95),
-        ),
-        input_rail="POM_5V_IN",
-        input_base_w=1.3,
-        input_factor=1.1,
-        modes=(
-            _m("MAXN", 1479.0, 4, 921.6),
-            _m("5W", 918.0, 2, 640.0),
-        ),
-        cpu_min_mhz=102.0,
-        gpu_min_mhz=76.8,
-    ),
-    "xavier-nx": SimBoard(
-        key="xavier-nx",
-        module="Simulated Jetson Xavier NX (8GB)",
-        model="NVIDIA Jetson Xavier NX Developer Kit (simulated)",
-        soc="tegra194",
-        gpu_name="gv11b",
-        l4t="35.4.1",
-        jetpack="5.1.2",
-        nvpmodel="MODE_20W_6CORE",
-        cpus=6,
-        rails=(
-            SimRail("VDD_CPU_GPU_CV", 1.0, 12.5, gpu=0.7, cpu=0.3),
-            SimRail("VDD_SOC", 1.4, 3.6, gpu=0.6, cpu=0.2),
-        ),
-        input_rail="VDD_IN",
-        input_base_w=1.9,
-        input_factor=1.12,
-        modes=(
-            _m("MODE_15W_2CORE", 1907.2, 2, 1109.25),
-            _m("MODE_15W_4CORE", 1420.8, 4, 1109.25),
-            _m("MODE_15W_6CORE", 1420.8, 6, 1109.25),
-            _m("MODE_10W_2CORE", 1497.6, 2, 803.25),
-            _m("MODE_10W_4CORE", 1190.4, 4, 803.25),
-            _m("MODE_20W_6CORE", 1420.8, 6, 1109.25),
-        ),
-        cpu_min_mhz=1190.4,
-        gpu_min_mhz=114.75,
-    ),
-    "agx-xavier": SimBoard(
-        key="agx-xavier",
-        module="Simulated Jetson AGX Xavier (32GB)",
-        model="Jetson-AGX (simulated)",
-        soc="tegra194",
-        gpu_name="gv11b",
-        l4t="35.4.1",
-        jetpack="5.1.2",
-        nvpmodel="MODE_30W_ALL",
-        cpus=8,
-        rails=(
-            SimRail("GPU", 0.3, 18.0, gpu=1.0),
-            SimRail("CPU", 0.5, 9.0, gpu=0.05, cpu=0.95),
-            SimRail("SOC", 1.6, 4.2, gpu=0.5, cpu=0.3),
-            SimRail("CV", 0.0, 0.4),
-            SimRail("VDDRQ", 0.6, 2.6, gpu=0.6, cpu=0.3),
-            SimRail("SYS5V", 2.2, 4.8, gpu=0.4, cpu=0.3),
-        ),
-        modes=(
-            _m("MAXN", 2265.6, 8, 1377.0),
-            _m("MODE_10W", 1200.0, 2, 520.0),
-            _m("MODE_15W", 1200.0, 4, 670.0),
-            _m("MODE_30W_ALL", 1200.0, 8, 900.0),
-        ),
-        cpu_min_mhz=1190.4,
-        gpu_min_mhz=114.75,
-    ),
-}
-
-DEFAULT_SIM_BOARD = "agx-orin"
-
-
 def sim_board(name: str) -> SimBoard:
     """The profile called ``name``; BadInput listing the valid names otherwise."""
+    boards = sim_boards()
     try:
-        return SIM_BOARDS[name]
+        return boards[name]
     except KeyError:
         raise BadInput(
-            f"unknown simulated board {name!r}: choose one of {', '.join(SIM_BOARDS)}"
+            f"unknown simulated board {name!r}: choose one of {', '.join(boards)}"
         ) from None
 
+
+@functools.cache
+def sim_boards() -> dict[str, SimBoard]:
+    """Every simulated board by key, in the catalogue's order (read once)."""
+    return load_catalogue(CATALOGUE.read_text(encoding="utf-8"), str(CATALOGUE))
+
+
+def load_catalogue(text: str, where: str = "boards.toml") -> dict[str, SimBoard]:
+    """The boards of a catalogue in TOML. ValueError naming the board and the field for a
+    missing, unknown or mistyped field, or a default mode that is not among the board's modes."""
+    boards: dict[str, SimBoard] = {}
+    for key, table in tomllib.loads(text).items():
+        at = f"{where}: [{key}]"
+        if not isinstance(table, dict):
+            raise ValueError(f"{at} is not a table")
+        rails = tuple(_build(SimRail, r, f"{at} rails") for r in _rows(table, "rails", at))
+        modes = tuple(_build(SimPowerMode, m, f"{at} modes") for m in _rows(table, "modes", at))
+        board = _build(SimBoard, {**table, "key": key, "rails": rails, "modes": modes}, at)
+        if board.nvpmodel not in {m.name for m in modes}:
+            raise ValueError(f"{at}: nvpmodel {board.nvpmodel!r} is not one of its modes")
+        boards[key] = board
+    if DEFAULT_SIM_BOARD not in boards:
+        raise ValueError(f"{where}: no [{DEFAULT_SIM_BOARD}], the default board")
+    return boards
+
+
+def _rows(table: dict[str, Any], name: str, at: str) -> list[dict[str, Any]]:
+    rows = table.get(name)
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{at}: {name} must be a non-empty list of tables")
+    return rows
+
+
+T = TypeVar("T", bound="DataclassInstance")
+_SCALARS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float),
+                                         "bool": (bool,)}
+
+
+def _build(cls: type[T], table: dict[str, Any], at: str) -> T:
+    """``cls(**table)``, each scalar field checked against its annotation (``float``,
+    ``str | None``...) and an int taken as a float where a float is due."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ValueError(f"{at}: unknown field {unknown[0]!r}")
+    values: dict[str, Any] = {}
+    for name, f in known.items():
+        if name not in table:
+            if f.default is MISSING:
+                raise ValueError(f"{at}: {name} is missing")
+            continue
+        value, kinds = table[name], str(f.type).replace(" ", "").split("|")
+        if set(kinds) <= {*_SCALARS, "None"} and not _fits(value, kinds):
+            raise ValueError(f"{at}: {name} = {value!r} is not {' or '.join(kinds)}")
+        values[name] = float(value) if kinds == ["float"] else value
+    return cls(**values)
+
+
+def _fits(value: object, kinds: list[str]) -> bool:
+    if value is None:
+        return "None" in kinds
+    if isinstance(value, bool):  # an int to isinstance, never a number here
+        return "bool" in kinds
+    return any(isinstance(value, _SCALARS[k]) for k in kinds if k != "None")

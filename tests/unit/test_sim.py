@@ -12,7 +12,7 @@ import pytest
 from carbontop import boards
 from carbontop.errors import BadInput
 from carbontop.model import BoardBasis, Phase, PowerSample, Scope
-from carbontop.sim.boards import SIM_BOARDS
+from carbontop.sim.boards import sim_boards
 from carbontop.sim.client import SimJtop
 from carbontop.sim.load import SimLoad
 from carbontop.sim.service import SIM_UPTIME0_S, SimJtopService
@@ -22,6 +22,7 @@ from carbontop.sources.jtop_connect import explain_failure
 from carbontop.sources.sim import make_sim_source, sim_service
 from tests.recorder import Recorder
 
+BOARDS = sim_boards()
 FAST = 100.0  # simulated seconds per real second: a 0.5 s interval lasts 5 ms
 
 
@@ -48,10 +49,10 @@ EXPECTED = {
 
 
 def test_every_sim_board_has_an_expectation() -> None:
-    assert set(EXPECTED) == set(SIM_BOARDS)
+    assert set(EXPECTED) == set(BOARDS)
 
 
-@pytest.mark.parametrize("board", sorted(SIM_BOARDS))
+@pytest.mark.parametrize("board", sorted(BOARDS))
 def test_rail_scope_and_basis_per_board(board: str) -> None:
     source = make_sim_source(board, time_scale=FAST)
     try:
@@ -83,11 +84,11 @@ def test_default_board_is_agx_orin_with_its_name() -> None:
 def test_unknown_board_lists_the_valid_names() -> None:
     with pytest.raises(BadInput) as err:
         make_sim_source("tx3")
-    for name in SIM_BOARDS:
+    for name in BOARDS:
         assert name in str(err.value)
 
 
-@pytest.mark.parametrize("board", sorted(SIM_BOARDS))
+@pytest.mark.parametrize("board", sorted(BOARDS))
 def test_power_dict_is_shaped_like_jtop(board: str) -> None:
     service = SimJtopService(board, time_scale=FAST)
     client = SimJtop(service)(0.5)
@@ -99,7 +100,7 @@ def test_power_dict_is_shaped_like_jtop(board: str) -> None:
         assert set(values) == {"volt", "curr", "power", "avg", "online", "warn", "crit"}
         assert all(isinstance(values[k], int) for k in ("volt", "curr", "power", "avg"))
         assert values["power"] == int(values["volt"] * values["curr"] / 1000)
-    spec = SIM_BOARDS[board]
+    spec = BOARDS[board]
     if spec.input_rail:
         assert power["tot"]["name"] == spec.input_rail
         assert spec.input_rail not in power["rail"]
@@ -559,9 +560,9 @@ def test_read_board_state_takes_jtops_shapes_and_units() -> None:
     assert state is not None and state.nvpmodel_id == 2 and state.cpu_freq_mhz is None
 
 
-@pytest.mark.parametrize("board", sorted(SIM_BOARDS))
+@pytest.mark.parametrize("board", sorted(BOARDS))
 def test_sim_board_state_and_modes(board: str) -> None:
-    spec = SIM_BOARDS[board]
+    spec = BOARDS[board]
     source = make_sim_source(board, time_scale=FAST)
     try:
         source.open()
