@@ -53,7 +53,7 @@ class Tick:
 
 
 class SimJtopService:
-    """The simulated jtop service; calling it makes a client (it is JtopSource's factory).
+    """The simulated jtop service; ``SimJtop(service)`` is JtopSource's client factory.
 
     ``clock`` returns simulated seconds; by default it is ``time.monotonic()`` sped up by
     ``time_scale`` (simulated seconds per real second: 100 makes a 0.5 s interval last 5 ms).
@@ -248,8 +248,9 @@ class SimJtopService:
                 del self._ticks[old]
             return tick
 
-
     def _make_tick(self, index: int) -> Tick:
+        """Tick ``index``: the rails at the load and mode of that simulated moment, as jtop
+        reports them (the random draws in a fixed order, so a seed gives the same tick)."""
         rng = random.Random(self.seed * 1_000_003 + index)
         board = self.board
         at_s = self.tick_time(index)

@@ -80,6 +80,7 @@ def _gpu_load(client: Any) -> float | None:
         logger.debug("GPU load unreadable", exc_info=True)
         return None
 
+
 class JtopSource(ThreadedSource, BoardControl):
     """A :class:`~carbontop.sources.base.PowerSource` reading a Jetson's INA3221 rails via jtop,
     and the board's :class:`~carbontop.sources.base.BoardControl`."""
