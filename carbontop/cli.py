@@ -23,7 +23,7 @@ from typing import Any
 from carbontop import __version__
 from carbontop.errors import BadInput, CarbontopError
 from carbontop.session_factory import build_engine, start_metrics
-from carbontop.sim.boards import DEFAULT_SIM_BOARD
+from carbontop.sim import DEFAULT_SIM_BOARD
 from carbontop.source_names import AUTO, GPU_SOURCES
 from carbontop.units import J_PER_KWH, human_co2, human_energy
 

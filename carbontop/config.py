@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from carbontop.errors import BadInput
-from carbontop.sim.boards import DEFAULT_SIM_BOARD
+from carbontop.sim import DEFAULT_SIM_BOARD
 from carbontop.source_names import AUTO, GPU_SOURCES
 
 if sys.version_info >= (3, 11):

@@ -9,3 +9,7 @@
 ``--gpu-source sim`` reads it through the real JtopSource (:mod:`carbontop.sources.sim`), so the
 demo and the tests exercise the real jtop logic without a board. No jtop import anywhere here.
 """
+
+from __future__ import annotations
+
+DEFAULT_SIM_BOARD = "agx-orin"  # what --sim-board defaults to (a key of boards.toml)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from carbontop.errors import BadInput
+from carbontop.sim import DEFAULT_SIM_BOARD
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -27,7 +28,6 @@ else:  # pragma: no cover - Python 3.10 (JetPack 6 ships 3.10)
     import tomli as tomllib
 
 CATALOGUE = Path(__file__).with_name("boards.toml")
-DEFAULT_SIM_BOARD = "agx-orin"
 
 # Sensor names as jtop 7 derives them from the thermal zones, each with its offset from the
 # die (None: offline, reads -256, like Orin's CV sensors on many modules).

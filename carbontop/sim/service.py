@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from carbontop.sim.boards import DEFAULT_SIM_BOARD, SimPowerMode, sim_board
+from carbontop.sim import DEFAULT_SIM_BOARD
+from carbontop.sim.boards import SimPowerMode, sim_board
 from carbontop.sim.load import LoadLevels, SimLoad
 from carbontop.sim.physics import Envelope, Thermal, clocks_mhz, input_watts, rail_watts
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from carbontop.sim.boards import DEFAULT_SIM_BOARD
+from carbontop.sim import DEFAULT_SIM_BOARD
 from carbontop.sim.client import SimJtop
 from carbontop.sim.load import SimLoad
 from carbontop.sim.service import SimJtopService

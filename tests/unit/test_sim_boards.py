@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from carbontop.errors import BadInput
-from carbontop.sim.boards import DEFAULT_SIM_BOARD, load_catalogue, sim_board, sim_boards
+from carbontop.sim import DEFAULT_SIM_BOARD
+from carbontop.sim.boards import load_catalogue, sim_board, sim_boards
 
 GOOD = """
 [agx-orin]
