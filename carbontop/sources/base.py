@@ -4,8 +4,8 @@
 that knows a Jetson's power envelope adds (jtop, and the simulated Jetson read through it): the
 engine and the Board screen ask ``isinstance(source, BoardControl)``. :class:`ThreadedSource`
 is the one background thread each source runs, started by ``start(sink)`` and ended by
-``close()``, every event delivered through :func:`deliver` so that none reaches the sink once
-``close()`` has returned.
+``close()``, every event delivered under one lock so that none reaches the sink once ``close()``
+has returned.
 """
 
 from __future__ import annotations
@@ -25,20 +25,6 @@ log = logging.getLogger(__name__)
 
 SourceEvent = Union[PowerSample, SourceStatus]
 SourceSink = Callable[[SourceEvent], None]
-
-
-def deliver(event: SourceEvent, sink: SourceSink | None, stop: threading.Event,
-            lock: AbstractContextManager[object]) -> bool:
-    """Hands one event to the sink unless the source is closing; a broken sink never kills
-    the source's thread. False once the source is closed."""
-    with lock:
-        if stop.is_set() or sink is None:
-            return False
-        try:
-            sink(event)
-        except Exception:  # noqa: BLE001
-            log.exception("power sink failed on %s", type(event).__name__)
-        return True
 
 
 class SourceUnavailable(Exception):
@@ -165,8 +151,17 @@ class ThreadedSource(ABC):
         self._release()
 
     def _emit(self, event: SourceEvent) -> bool:
-        """Delivers ``event``; False once the source is closing."""
-        return deliver(event, self._sink, self._stop, self._emit_lock)
+        """Hands ``event`` to the sink unless the source is closing (then False). Under the emit
+        lock, so that close() returns only once no event is on its way; a broken sink never
+        kills the thread."""
+        with self._emit_lock:
+            if self._stop.is_set() or self._sink is None:
+                return False
+            try:
+                self._sink(event)
+            except Exception:  # noqa: BLE001
+                log.exception("power sink failed on %s", type(event).__name__)
+            return True
 
     def _status(self, connected: bool, message: str) -> bool:
         """Delivers a :class:`SourceStatus`: the source lost (False) or regained its sensor."""

@@ -111,3 +111,17 @@ def test_board_control_is_what_jtop_and_the_simulator_offer_and_nothing_else() -
     assert isinstance(make_sim_source(time_scale=100.0), BoardControl)
     for other in (NoneSource(), NvmlSource(), SysfsSource(), TegrastatsSource(), Counting()):
         assert not isinstance(other, BoardControl)
+
+
+def test_a_sink_that_raises_does_not_end_the_thread() -> None:
+    source, calls = Counting(), Recorder()
+
+    def broken(event: SourceEvent) -> None:
+        calls(event)
+        raise RuntimeError("a consumer's bug")
+
+    source.start(broken)
+    try:
+        calls.wait_for(lambda r: len(r.samples) >= 3)
+    finally:
+        source.close()
