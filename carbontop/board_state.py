@@ -6,7 +6,8 @@ nvpmodel power mode, jetson_clocks in the same state, and no thermal or current 
 session's start and end states (and optionally a :class:`BoardWatch` kept during the session),
 why the envelope changed, or None.
 
-Pure: no jtop import. :class:`~carbontop.sources.jtop.JtopSource` fills these from jtop.
+Pure: no jtop import. :func:`~carbontop.sources.jtop_state.read_board_state` fills these from
+jtop; :class:`~carbontop.sources.base.BoardControl` is how a source offers them.
 
 Units: MHz, degrees Celsius, Unix seconds. ``None`` always means "not reported", never zero.
 """

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from carbontop import __version__
 from carbontop.errors import BadInput, CarbontopError
+from carbontop.sim import DEFAULT_SIM_BOARD
+from carbontop.source_names import AUTO, GPU_SOURCES
 
 if TYPE_CHECKING:
     from carbontop.config import Settings
@@ -52,11 +54,11 @@ def _gpu_indices(text: str) -> tuple[int, ...]:
 def _common_options() -> _Parser:
     p = _Parser(add_help=False)
     g = p.add_argument_group("measuring")
-    g.add_argument("--gpu-source", choices=None,
-                   metavar="{auto,jtop,sysfs,tegrastats,nvml,sim,none}",
-                   help="where GPU power comes from (default: auto)")
+    g.add_argument("--gpu-source", choices=None, metavar="{" + ",".join(GPU_SOURCES) + "}",
+                   help=f"where GPU power comes from (default: {AUTO})")
     g.add_argument("--demo", action="store_true", help="a simulated Jetson (= --gpu-source sim)")
-    g.add_argument("--sim-board", metavar="BOARD", help="simulated board (default: agx-orin)")
+    g.add_argument("--sim-board", metavar="BOARD",
+                   help=f"simulated board (default: {DEFAULT_SIM_BOARD})")
     g.add_argument("--seed", type=int, help="noise seed of the simulated board")
     g.add_argument("--interval", dest="interval_s", type=_positive_float, metavar="S",
                    help="power sampling interval in seconds (default: 0.5)")

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from carbontop.errors import BadInput
+from carbontop.sim import DEFAULT_SIM_BOARD
+from carbontop.source_names import AUTO, GPU_SOURCES
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10 (JetPack 6 ships 3.10)
     import tomli as tomllib
 
-GPU_SOURCES = ("auto", "jtop", "sysfs", "tegrastats", "nvml", "sim", "none")
 MAX_DURATION_S = 7 * 24 * 3600.0
 
 
@@ -33,8 +34,8 @@ MAX_DURATION_S = 7 * 24 * 3600.0
 class Settings:
     """Everything a session needs to know, validated."""
 
-    gpu_source: str = "auto"
-    sim_board: str = "agx-orin"
+    gpu_source: str = AUTO
+    sim_board: str = DEFAULT_SIM_BOARD
     seed: int = 0
     interval_s: float = 0.5
     country: str | None = None

@@ -46,7 +46,7 @@ from carbontop.results.journal import (
 )
 from carbontop.results.store import ResultStore
 from carbontop.sim_drive import SimDriver, SimulatedLoad
-from carbontop.sources.base import PowerSource, SourceEvent
+from carbontop.sources.base import BoardControl, PowerSource, SourceEvent
 from carbontop.subphases import SubphaseMeter
 from carbontop.summary import Baseline, Efficiency, SessionSummary
 from carbontop.views import HistoryPoint, LiveFigures, SessionView, Snapshot
@@ -417,9 +417,10 @@ class Engine:
 
     def _board_state(self) -> Any:
         """The Jetson's power mode, clocks and temperatures now (None off a Jetson)."""
-        read = getattr(self.source, "board_state", None)
+        if not isinstance(self.source, BoardControl):
+            return None
         try:
-            return read() if read is not None else None
+            return self.source.board_state()
         except Exception:  # noqa: BLE001 - a board-state read must never end a session
             log.warning("board state unavailable", exc_info=True)
             return None
@@ -430,9 +431,9 @@ class Engine:
         from carbontop.board_state import board_state_columns
 
         end = session.board_end or self._board_state()
-        watch = getattr(self.source, "board_watch", None)
+        watch = self.source.board_watch() if isinstance(self.source, BoardControl) else None
         # Both edges are read while the workload runs, so their clocks compare (loaded=True).
-        return dict(board_state_columns(session.board_start, end, watch() if watch else None,
+        return dict(board_state_columns(session.board_start, end, watch,
                                         loaded=session.board_end is not None))
 
     def export(self) -> list[Path]:
@@ -586,9 +587,8 @@ class Engine:
             session.measuring_started_s = edge
             session.units = 0.0
             session.board_start = self._board_state()
-            reset = getattr(self.source, "reset_board_watch", None)
-            if reset is not None:
-                reset()
+            if isinstance(self.source, BoardControl):
+                self.source.reset_board_watch()
         if phase is Phase.DONE:
             self.sim.set_phase(None)
         else:

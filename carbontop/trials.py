@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from carbontop.engine_api import EngineFace, SessionRequest
 from carbontop.errors import BadInput, CarbontopError
 from carbontop.model import FinalStatus
+from carbontop.sources.base import BoardControl
 from carbontop.summary import SessionSummary
 from carbontop.text import status_line
 from carbontop.views import Snapshot
@@ -167,9 +168,9 @@ def cool_down(engine: EngineFace, idle_w: float | None, cap_s: float, received: 
 
 # -- power modes (the board's control: jtop's service sets nvpmodel) -----------------------------
 
-def check_power_modes(source: Any, modes: list[str]) -> None:
+def check_power_modes(source: object, modes: list[str]) -> None:
     """Every mode asked for exists on this board, before anything runs."""
-    if not hasattr(source, "set_power_mode"):
+    if not isinstance(source, BoardControl):
         raise BadInput("--power-modes needs a Jetson (the jtop service sets nvpmodel): use "
                        "--gpu-source jtop, or --demo to try it on the simulated board")
     available = source.power_modes()

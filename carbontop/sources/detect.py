@@ -15,12 +15,14 @@ open is an error with its one line.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from carbontop.config import Settings
 from carbontop.errors import BadInput
 from carbontop.model import SourceInfo
+from carbontop.sim.load import SimLoad
+from carbontop.source_names import AUTO, AUTO_FALLBACK, AUTO_ORDER
 from carbontop.sources.base import PowerSource, SourceUnavailable
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 class OpenedSource:
     source: PowerSource
     info: SourceInfo
-    sim_load: Any | None = None  # the simulated board's load model, when simulating
+    sim_load: SimLoad | None = None  # the simulated board's load, when simulating
     tried: list[str] = field(default_factory=list)  # "jtop: why not", ...
     # Every auto candidate in order, with what became of it: "chosen", why not, "not tried".
     candidates: list[tuple[str, str]] = field(default_factory=list)
@@ -66,7 +68,7 @@ def _tegrastats(settings: Settings) -> OpenedSource:
 
 
 def _sim(settings: Settings) -> OpenedSource:
-    from carbontop.sources.sim import SimLoad, make_sim_source
+    from carbontop.sources.sim import make_sim_source
 
     load = SimLoad()
     source = make_sim_source(board=settings.sim_board, seed=settings.seed,
@@ -81,14 +83,11 @@ def _none(settings: Settings) -> OpenedSource:
     return OpenedSource(source, source.open())
 
 
-OPENERS = {"jtop": _jtop, "sysfs": _sysfs, "tegrastats": _tegrastats, "nvml": _nvml,
-           "sim": _sim, "none": _none}
-
-# The order in which ``auto`` probes the sources, most specific first: the one list that `auto`,
-# `carbontop detect` and the tests read, so that a new source is added here and nowhere else.
-AUTO_ORDER: tuple[str, ...] = ("jtop", "sysfs", "tegrastats", "nvml")
-# What ``auto`` opens when no source of AUTO_ORDER answers: no GPU figure, CPU and RAM only.
-AUTO_FALLBACK = "none"
+# How each source of carbontop.source_names is opened (the names, AUTO_ORDER and AUTO_FALLBACK
+# live there).
+OPENERS: dict[str, Callable[[Settings], OpenedSource]] = {
+    "jtop": _jtop, "sysfs": _sysfs, "tegrastats": _tegrastats, "nvml": _nvml, "sim": _sim,
+    "none": _none}
 
 # A jtop that answers but is set up wrong (a Jetson whose user must fix something): `auto` says
 # so, and measures through sysfs or tegrastats where they can, instead of quietly measuring no
@@ -109,7 +108,7 @@ def _on_tegra() -> bool:
 
 def open_source(settings: Settings) -> OpenedSource:
     """Opens the source asked for; a source asked for by name and absent is bad input (exit 2)."""
-    if settings.gpu_source != "auto":
+    if settings.gpu_source != AUTO:
         try:
             return OPENERS[settings.gpu_source](settings)
         except SourceUnavailable as exc:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from types import ModuleType
 from typing import Any
 
 from carbontop.errors import BadInput
-from carbontop.model import PowerSample, Scope, SourceInfo, SourceStatus
-from carbontop.sources.base import SourceEvent, SourceSink, SourceUnavailable, deliver
+from carbontop.model import PowerSample, Scope, SourceInfo
+from carbontop.sources.base import SourceUnavailable, ThreadedSource
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ def _describe_error(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-class NvmlSource:
+class NvmlSource(ThreadedSource):
     """Sum of the selected NVIDIA GPUs' power, sampled every ``interval_s`` on a thread.
 
     ``gpu_indices`` are NVML indices (``nvidia-smi`` order); ``None`` selects every GPU.
@@ -56,6 +55,7 @@ class NvmlSource:
     ) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
+        super().__init__()
         self._requested = None if gpu_indices is None else list(gpu_indices)
         self.interval_s = float(interval_s)
         self._nvml: Any = nvml
@@ -65,10 +65,6 @@ class NvmlSource:
         self.names: list[str] = []
         self._handles: list[Any] | None = None
         self._inits = 0  # successful nvmlInit calls, each balanced by nvmlShutdown in close()
-        self._thread: threading.Thread | None = None
-        self._sink: SourceSink | None = None
-        self._stop = threading.Event()
-        self._emit_lock = threading.RLock()  # no event is delivered once close() returns
         self._has_util = True
 
     # -- PowerSource --------------------------------------------------------------------------
@@ -88,26 +84,8 @@ class NvmlSource:
                     self.interval_s)
         return self.info
 
-    def start(self, sink: SourceSink) -> None:
-        """Starts the sampling thread; events go to ``sink`` from that thread."""
-        if self._thread is not None:
-            raise RuntimeError("NvmlSource already started")
-        if self._handles is None:
-            self.open()
-        self._sink = sink
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="carbontop-nvml", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stops the thread and shuts NVML down; no event is delivered after this returns."""
-        with self._emit_lock:
-            self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=max(1.0, 2.0 * self.interval_s))
-            if thread.is_alive():
-                logger.debug("NVML thread still blocked in a call; it exits on its own")
+    def _release(self) -> None:
+        """NVML shut down once the thread has ended."""
         self._handles = None
         self._shutdown_nvml()
 
@@ -276,13 +254,9 @@ class NvmlSource:
             gpu_counter_j=counter_j,
         )
 
-    def _emit(self, event: SourceEvent) -> bool:
-        return deliver(event, self._sink, self._stop, self._emit_lock)
-
     def _run(self) -> None:
         connected = True
-        next_t = time.monotonic()
-        while not self._stop.is_set():
+        for _ in self._ticks(self.interval_s):
             try:
                 sample = self._sample()
             except Exception as exc:  # NVMLError mid-run: GPU lost, driver reloaded...
@@ -291,24 +265,16 @@ class NvmlSource:
                     connected = False
                     reason = _describe_error(exc)
                     logger.warning("lost NVML: %s", reason)
-                    self._emit(SourceStatus(
-                        t_unix_s=time.time(), connected=False,
-                        message=f"lost NVML ({reason}); retrying every {self.interval_s:g} s",
-                    ))
+                    self._status(False, f"lost NVML ({reason}); retrying every "
+                                        f"{self.interval_s:g} s")
                 else:
                     logger.debug("NVML still failing: %s", _describe_error(exc))
             else:
                 if not connected:
                     connected = True
                     logger.info("NVML back")
-                    self._emit(SourceStatus(t_unix_s=time.time(), connected=True,
-                                            message="NVML back: GPU power readable again"))
+                    self._status(True, "NVML back: GPU power readable again")
                 self._emit(sample)
-            next_t += self.interval_s
-            now = time.monotonic()
-            if next_t < now:  # a slow call: skip the missed ticks instead of bunching up
-                next_t = now + self.interval_s
-            self._stop.wait(next_t - now)
 
 
 def _device_name(names: list[str]) -> str:

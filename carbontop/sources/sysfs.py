@@ -35,14 +35,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from carbontop.clock import session_time_s
-from carbontop.model import PowerSample, SourceInfo, SourceStatus
-from carbontop.sources.base import SourceEvent, SourceSink, SourceUnavailable, deliver
+from carbontop.model import PowerSample, SourceInfo
+from carbontop.sources.base import SourceUnavailable, ThreadedSource
 from carbontop.sources.rails import NegativeNote, RailRoles
 
 log = logging.getLogger(__name__)
@@ -268,7 +267,7 @@ def describe_chips(chips: list[Chip]) -> str:
                      for c in chips)
 
 
-class SysfsSource:
+class SysfsSource(ThreadedSource):
     """A :class:`~carbontop.sources.base.PowerSource` reading the power monitors in sysfs."""
 
     kind = "sysfs"
@@ -276,6 +275,7 @@ class SysfsSource:
     def __init__(self, interval_s: float = 0.5, root: Path | None = None) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
+        super().__init__()
         self._requested_s = float(interval_s)
         self.root = root or sys_root()
         self.info = SourceInfo(kind=self.kind, device_name="Jetson (not opened)",
@@ -284,10 +284,6 @@ class SysfsSource:
         self._readers: list[_ChipReader] = []
         self._roles: RailRoles | None = None
         self._negatives = NegativeNote("sysfs")
-        self._thread: threading.Thread | None = None
-        self._sink: SourceSink | None = None
-        self._stop = threading.Event()
-        self._emit_lock = threading.RLock()
         self._last_raw: list[tuple[int | None, ...]] | None = None
         self._last_t: float | None = None
         self._lost = False
@@ -348,21 +344,8 @@ class SysfsSource:
                                     "the fastest sysfs interval")
         return asked, ""
 
-    def start(self, sink: SourceSink) -> None:
-        if self._thread is not None:
-            raise RuntimeError("SysfsSource already started")
-        if self._roles is None:
-            self.open()
-        self._sink = sink
-        self._thread = threading.Thread(target=self._run, name="carbontop-sysfs", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        with self._emit_lock:
-            self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=max(1.0, 2.0 * self.info.interval_s))
+    def _release(self) -> None:
+        """The monitor files closed once the thread has ended."""
         for reader in self._readers:
             reader.close()
 
@@ -409,15 +392,10 @@ class SysfsSource:
         message = ("no power monitor file could be read: power not measured until they answer"
                    if lost else "power monitor files readable again")
         log.warning("sysfs: %s", message)
-        self._emit(SourceStatus(t_unix_s=time.time(), connected=not lost, message=message))
-
-    def _emit(self, event: SourceEvent) -> bool:
-        return deliver(event, self._sink, self._stop, self._emit_lock)
+        self._status(not lost, message)
 
     def _run(self) -> None:
-        interval = self.info.interval_s
-        next_t = time.monotonic()
-        while not self._stop.is_set():
+        for _ in self._ticks(self.info.interval_s):
             try:
                 sample = self.read_sample()
             except Exception:  # noqa: BLE001 - a bug here must not end the measurement silently
@@ -425,8 +403,3 @@ class SysfsSource:
                 sample = None
             if sample is not None and not self._emit(sample):
                 return
-            next_t += interval
-            now = time.monotonic()
-            if next_t - now < interval / 2:  # late (a stalled thread): start a new grid rather
-                next_t = now + interval  # than read twice in quick succession
-            self._stop.wait(next_t - now)

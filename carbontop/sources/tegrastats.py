@@ -35,8 +35,8 @@ from collections.abc import Callable
 from typing import Any
 
 from carbontop.clock import session_time_s
-from carbontop.model import PowerSample, SourceInfo, SourceStatus
-from carbontop.sources.base import SourceEvent, SourceSink, SourceUnavailable, deliver
+from carbontop.model import PowerSample, SourceInfo
+from carbontop.sources.base import SourceUnavailable, ThreadedSource
 from carbontop.sources.rails import NegativeNote, RailRoles
 from carbontop.sources.sysfs import board_model, sys_root
 
@@ -70,7 +70,7 @@ def find_tegrastats() -> str | None:
     return shutil.which("tegrastats")
 
 
-class TegrastatsSource:
+class TegrastatsSource(ThreadedSource):
     """A :class:`~carbontop.sources.base.PowerSource` parsing a ``tegrastats`` child's lines."""
 
     kind = "tegrastats"
@@ -79,6 +79,7 @@ class TegrastatsSource:
                  clock: Callable[[], float] = session_time_s) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
+        super().__init__()
         self._interval_ms = max(MIN_INTERVAL_MS, round(interval_s * 1000))
         self._executable = executable
         self._clock = clock
@@ -88,10 +89,6 @@ class TegrastatsSource:
         self._negatives = NegativeNote("tegrastats")
         self._proc: subprocess.Popen[str] | None = None
         self._proc_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._sink: SourceSink | None = None
-        self._stop = threading.Event()
-        self._emit_lock = threading.RLock()
         self._first: tuple[str, float, float] | None = None  # the line read at open
         self._stderr: Any = None
 
@@ -176,25 +173,14 @@ class TegrastatsSource:
                  ", ".join(self._roles.names), self.info.gpu_rail, self._interval_ms)
         return self.info
 
-    def start(self, sink: SourceSink) -> None:
-        if self._thread is not None:
-            raise RuntimeError("TegrastatsSource already started")
-        if self._roles is None:
-            self.open()
-        self._sink = sink
-        self._thread = threading.Thread(target=self._run, name="carbontop-tegrastats",
-                                        daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        with self._emit_lock:
-            self._stop.set()
+    def _interrupt(self) -> None:
+        """Ending the child ends the thread's read of its lines."""
         with self._proc_lock:
             proc, self._proc = self._proc, None
         self._end(proc)
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=STOP_TIMEOUT_S + 1.0)
+
+    def _join_timeout_s(self) -> float:
+        return STOP_TIMEOUT_S + 1.0
 
     @property
     def pid(self) -> int | None:
@@ -213,9 +199,6 @@ class TegrastatsSource:
             return None
         mw = {name: self._negatives.clamp(name, found.get(name)) for name in roles.names}
         return roles.sample(mw, t_s=t_s, t_unix_s=t_unix_s, t_sensor_s=t_s)
-
-    def _emit(self, event: SourceEvent) -> bool:
-        return deliver(event, self._sink, self._stop, self._emit_lock)
 
     def _run(self) -> None:
         first = self._first
@@ -238,7 +221,7 @@ class TegrastatsSource:
             message = f"tegrastats ended (exit code {code}); restarting it every " \
                       f"{RESTART_DELAY_S:g} s"
             log.warning("%s", message)
-            self._emit(SourceStatus(t_unix_s=time.time(), connected=False, message=message))
+            self._status(False, message)
             if not self._restart():
                 return
 
@@ -254,7 +237,6 @@ class TegrastatsSource:
                     self._end(proc)
                     return False
                 self._proc = proc
-            self._emit(SourceStatus(t_unix_s=time.time(), connected=True,
-                                    message="tegrastats running again"))
+            self._status(True, "tegrastats running again")
             return True
         return False

@@ -37,6 +37,7 @@ from carbontop.engine_api import EngineFace, SessionRequest
 from carbontop.errors import CarbontopError
 from carbontop.model import FinalStatus
 from carbontop.registry import WorkloadEntry
+from carbontop.sources.base import BoardControl
 from carbontop.tui.messages import Message
 from carbontop.tui.screens import (
     BoardScreen,
@@ -344,7 +345,7 @@ class CarbontopApp(App[int]):
     def _board_text(self) -> str:
         """``MAXN · 44 °C``, fixed width, where the source reports a board state; else ``""``."""
         source = self.engine.source
-        if source is None or not hasattr(source, "board_state"):
+        if not isinstance(source, BoardControl):
             return ""
         return board_line(board_state_of(source), fixed=True)
 

@@ -10,6 +10,7 @@ from textual.markup import escape
 from carbontop import boards
 from carbontop.attribution import total_and_basis
 from carbontop.model import Phase, SourceInfo
+from carbontop.source_names import SOURCE_LABELS
 from carbontop.units import human_co2, human_duration, human_energy, human_power, human_rate
 
 if TYPE_CHECKING:
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 
-SOURCE_LABELS = {"jtop": "jtop", "sysfs": "sysfs", "tegrastats": "tegrastats", "nvml": "NVML",
-                 "sim": "sim", "none": "no GPU sensor"}
 STATE_STYLES = {
     "idle": "$text-muted", "baseline": "$accent", "loading": "$warning", "warm-up": "$warning",
     "measuring": "$success", "finished": "$success", "stopped": "$warning",

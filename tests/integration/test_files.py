@@ -18,7 +18,8 @@ from carbontop.engine_api import SessionRequest
 from carbontop.errors import BadInput
 from carbontop.results import schema
 from carbontop.results.store import check_output_dir
-from carbontop.sources.sim import SimLoad, make_sim_source
+from carbontop.sim.load import SimLoad
+from carbontop.sources.sim import make_sim_source
 
 
 def rows(path: Path) -> list[dict[str, str]]:

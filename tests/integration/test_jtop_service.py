@@ -12,7 +12,8 @@ import pytest
 
 from carbontop.model import BoardBasis, Scope
 from carbontop.sources.base import SourceUnavailable
-from carbontop.sources.jtop import JtopSource, jetson_stats_version
+from carbontop.sources.jtop import JtopSource
+from carbontop.sources.jtop_connect import jetson_stats_version
 from tests.jtop_harness import JtopService
 from tests.recorder import Recorder
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from carbontop.model import BoardBasis, Scope
-from carbontop.sources.jtop import JtopSource, jetson_stats_version
+from carbontop.sources.jtop import JtopSource
+from carbontop.sources.jtop_connect import jetson_stats_version
 from tests.jtop_harness import JtopService, skip_reason
 from tests.recorder import Recorder
 

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from carbontop.board_state import BoardState
-from carbontop.sources.jtop import read_board_state
-from carbontop.sources.sim import SimJtopService
+from carbontop.sim.client import SimJtop
+from carbontop.sim.service import SimJtopService
+from carbontop.sources.jtop_state import read_board_state
 from tests.jtop_harness import AGX_ORIN_MODES, JtopService, skip_reason
 
 pytestmark = pytest.mark.jtop_service
@@ -100,7 +101,7 @@ def both() -> Iterator[tuple[Reads, Reads]]:
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
-    sim = Reads(SimJtopService("agx-orin", power_mode="MAXN")(INTERVAL))
+    sim = Reads(SimJtop(SimJtopService("agx-orin", power_mode="MAXN"))(INTERVAL))
     with JtopService("agx-orin", nvpmodel=AGX_ORIN_MODES, nvpmodel_mode=0) as service:
         real = Reads(service.client_factory(INTERVAL))
     yield sim, real

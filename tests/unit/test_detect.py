@@ -63,6 +63,20 @@ def test_auto_order_is_the_documented_one() -> None:
     assert set(AUTO_ORDER) <= set(detect.OPENERS) and "sim" not in AUTO_ORDER
 
 
+def test_every_source_name_has_an_opener_and_nothing_else_does() -> None:
+    # carbontop.source_names is the one list: the settings, the command line and the dashboard
+    # read it, detect opens exactly those sources.
+    from carbontop.cli import build_parser
+    from carbontop.config import Settings
+    from carbontop.source_names import AUTO, GPU_SOURCES, SOURCE_LABELS, SOURCE_NAMES
+
+    assert set(detect.OPENERS) == set(SOURCE_NAMES) == set(SOURCE_LABELS)
+    assert (AUTO, *SOURCE_NAMES) == GPU_SOURCES
+    assert "{" + ",".join(GPU_SOURCES) + "}" in build_parser().format_help()
+    for name in GPU_SOURCES:
+        assert Settings(gpu_source=name).validated().gpu_source == name
+
+
 def test_auto_tries_every_source_in_order_then_falls_back(
         monkeypatch: pytest.MonkeyPatch) -> None:
     called: list[str] = []

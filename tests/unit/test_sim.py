@@ -12,18 +12,17 @@ import pytest
 from carbontop import boards
 from carbontop.errors import BadInput
 from carbontop.model import BoardBasis, Phase, PowerSample, Scope
+from carbontop.sim.boards import sim_boards
+from carbontop.sim.client import SimJtop
+from carbontop.sim.load import SimLoad
+from carbontop.sim.service import SIM_UPTIME0_S, SimJtopService
 from carbontop.sources.base import SourceUnavailable
-from carbontop.sources.jtop import JtopSource, explain_failure
-from carbontop.sources.sim import (
-    SIM_BOARDS,
-    SIM_UPTIME0_S,
-    SimJtopService,
-    SimLoad,
-    make_sim_source,
-    sim_service,
-)
+from carbontop.sources.jtop import JtopSource
+from carbontop.sources.jtop_connect import explain_failure
+from carbontop.sources.sim import make_sim_source, sim_service
 from tests.recorder import Recorder
 
+BOARDS = sim_boards()
 FAST = 100.0  # simulated seconds per real second: a 0.5 s interval lasts 5 ms
 
 
@@ -50,10 +49,10 @@ EXPECTED = {
 
 
 def test_every_sim_board_has_an_expectation() -> None:
-    assert set(EXPECTED) == set(SIM_BOARDS)
+    assert set(EXPECTED) == set(BOARDS)
 
 
-@pytest.mark.parametrize("board", sorted(SIM_BOARDS))
+@pytest.mark.parametrize("board", sorted(BOARDS))
 def test_rail_scope_and_basis_per_board(board: str) -> None:
     source = make_sim_source(board, time_scale=FAST)
     try:
@@ -85,14 +84,14 @@ def test_default_board_is_agx_orin_with_its_name() -> None:
 def test_unknown_board_lists_the_valid_names() -> None:
     with pytest.raises(BadInput) as err:
         make_sim_source("tx3")
-    for name in SIM_BOARDS:
+    for name in BOARDS:
         assert name in str(err.value)
 
 
-@pytest.mark.parametrize("board", sorted(SIM_BOARDS))
+@pytest.mark.parametrize("board", sorted(BOARDS))
 def test_power_dict_is_shaped_like_jtop(board: str) -> None:
     service = SimJtopService(board, time_scale=FAST)
-    client = service(0.5)
+    client = SimJtop(service)(0.5)
     client.start()
     assert client.ok()
     power = client.power
@@ -101,7 +100,7 @@ def test_power_dict_is_shaped_like_jtop(board: str) -> None:
         assert set(values) == {"volt", "curr", "power", "avg", "online", "warn", "crit"}
         assert all(isinstance(values[k], int) for k in ("volt", "curr", "power", "avg"))
         assert values["power"] == int(values["volt"] * values["curr"] / 1000)
-    spec = SIM_BOARDS[board]
+    spec = BOARDS[board]
     if spec.input_rail:
         assert power["tot"]["name"] == spec.input_rail
         assert spec.input_rail not in power["rail"]
@@ -146,7 +145,7 @@ def test_repeated_timestamps_are_dropped() -> None:
     seen: list[float] = []
 
     def spy(interval: float) -> Any:
-        client = service(interval)
+        client = SimJtop(service)(interval)
         real_ok = client.ok
 
         def ok(spin: bool = False) -> bool:
@@ -300,12 +299,12 @@ def test_close_is_prompt_and_final() -> None:
 
 def test_service_interval_is_fixed_by_its_first_client() -> None:
     service = SimJtopService("orin-nx", time_scale=FAST)
-    first = service(0.5)
+    first = SimJtop(service)(0.5)
     first.start()
-    later = service(0.25)
+    later = SimJtop(service)(0.25)
     later.start()
     assert later.interval == 0.5 and later.interval_user == 0.25
-    source = JtopSource(0.25, client_factory=service, kind="sim", reconnect_delay_s=0.01)
+    source = JtopSource(0.25, client_factory=SimJtop(service), kind="sim", reconnect_delay_s=0.01)
     try:
         info = source.open()
     finally:
@@ -443,7 +442,7 @@ from carbontop.board_state import (  # noqa: E402
     throttled,
 )
 from carbontop.errors import CarbontopError  # noqa: E402
-from carbontop.sources.jtop import read_board_state  # noqa: E402
+from carbontop.sources.jtop_state import read_board_state  # noqa: E402
 
 
 def _state(**kw: Any) -> BoardState:
@@ -561,9 +560,9 @@ def test_read_board_state_takes_jtops_shapes_and_units() -> None:
     assert state is not None and state.nvpmodel_id == 2 and state.cpu_freq_mhz is None
 
 
-@pytest.mark.parametrize("board", sorted(SIM_BOARDS))
+@pytest.mark.parametrize("board", sorted(BOARDS))
 def test_sim_board_state_and_modes(board: str) -> None:
-    spec = SIM_BOARDS[board]
+    spec = BOARDS[board]
     source = make_sim_source(board, time_scale=FAST)
     try:
         source.open()
@@ -696,7 +695,7 @@ def test_sim_temperature_follows_load_and_throttle_shows() -> None:
     service.throttle(0.5)
     tick = service.tick(601)
     assert tick.gpu_max_khz == round(624.75 * 500)
-    client = service(0.5)
+    client = SimJtop(service)(0.5)
     client.start()
     assert client.gpu["ga10b"]["freq"]["max"] <= tick.gpu_max_khz
     assert client.stats["nvp model"] == "15W" and "Temp tj" in client.stats

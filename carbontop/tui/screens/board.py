@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -14,50 +14,53 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from carbontop.board_state import BoardState
+from carbontop.sources.base import BoardControl
+
 log = logging.getLogger(__name__)
 
 
-def board_state_of(source: Any) -> Any:
-    """The source's BoardState, or None (no board_state(), none reported, or it failed)."""
-    getter = getattr(source, "board_state", None)
-    if not callable(getter):
+def board_state_of(source: object) -> BoardState | None:
+    """The source's BoardState, or None (no board control, none reported, or it failed)."""
+    if not isinstance(source, BoardControl):
         return None
     try:
-        return getter()
+        return source.board_state()
     except Exception:  # noqa: BLE001
         log.debug("board_state() failed", exc_info=True)
         return None
 
 
-def power_modes_of(source: Any) -> list[str]:
-    modes = getattr(source, "power_modes", None)
+def power_modes_of(source: object) -> list[str]:
+    """The source's power modes, [] without board control or when it fails."""
+    if not isinstance(source, BoardControl):
+        return []
     try:
-        got = modes() if callable(modes) else modes
-        return [str(m) for m in got or []]
+        return [str(m) for m in source.power_modes()]
     except Exception:  # noqa: BLE001
         log.debug("power_modes() failed", exc_info=True)
         return []
 
 
-def board_line(state: Any, fixed: bool = False) -> str:
+def board_line(state: BoardState | None, fixed: bool = False) -> str:
     """``MAXN · 44 °C``: the mode and the hottest sensor, or ``""`` with no state. ``fixed``:
     the mode padded to 10 characters and the temperature to 3 digits (a status line that does
     not jump), jetson_clocks left out."""
     if state is None:
         return ""
-    mode = str(getattr(state, "power_mode", None) or "mode ?")
-    temp = getattr(state, "max_temp_c", None)
+    mode = state.power_mode or "mode ?"
+    temp = state.max_temp_c
     degrees = f"{temp:3.0f} °C" if temp is not None else " -- °C"
     if fixed:
         return f"{mode[:10]:<10} · {degrees}"
     parts = [mode]
-    if getattr(state, "jetson_clocks", None):
+    if state.jetson_clocks:
         parts.append("jetson_clocks on")
     parts.append(degrees.strip())
     return " · ".join(parts)
 
 
-def state_text(state: Any) -> str:
+def state_text(state: BoardState | None) -> str:
     if state is None:
         return "this source reports no board state (not a Jetson, or jtop gave none)"
     lines = [f"[b]{board_line(state)}[/]", ""]
@@ -71,7 +74,7 @@ class BoardScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,b", "dismiss", "Close", show=False)]
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: object) -> None:
         super().__init__()
         self.source = source
 
@@ -102,6 +105,8 @@ class BoardScreen(ModalScreen[None]):
 
     def _switch_blocking(self, mode: str) -> None:
         try:
+            if not isinstance(self.source, BoardControl):
+                raise TypeError("this power source has no power modes")
             self.source.set_power_mode(mode)
         except Exception as exc:  # noqa: BLE001 - shown as a notification
             log.warning("set_power_mode(%s) failed", mode, exc_info=True)
