@@ -15,6 +15,14 @@ J_PER_KWH = 3.6e6
 BATCH, PROMPT, NEW = 8, 448, 48  # prefill ~0.4 s, decode ~0.4 s here: >= 10 samples at 0.02 s
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workload child on one torch thread: beside the simulated board sampling every 0.02 s
+    on a 2-core machine, torch's two threads fight the monitor and a decode token took 44 ms
+    instead of 2.5 ms (a window then held no finished request)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 def run_json(out: Path, *args: str) -> dict:
     proc = carbontop("run", "--demo", "--seed", "5", "--output-dir", str(out), "--json", *args,
                      cwd=out, timeout=180)
