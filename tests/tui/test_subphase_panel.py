@@ -78,20 +78,24 @@ async def test_prefill_and_decode_side_by_side_while_measuring(app: CarbontopApp
         await until(pilot, lambda: decode_resolved(app, 2), 30, "two decodes resolved")
         await pilot.pause(0.6)  # one refresh at 0.4 s, and the menu's fit after it
         rows = table_rows(app)
+        live = app._snapshot.session.subphases  # what the last refresh showed
+        assert live is not None
+        prefill, decode = live.get("prefill"), live.get("decode")
+        assert prefill is not None and decode is not None
         assert rows[""] == ["prefill", "decode"]
-        # Every figure of both columns on screen; tokens by the counting rule: a request's
-        # prefill yields BATCH tokens, its decode BATCH x (NEW - 1).
+        # Every figure of both columns on screen; the tokens of the intervals folded so far (a
+        # request's decode folds once a reading follows its end, its prefill sooner), by the
+        # counting rule: a request's prefill yields BATCH tokens, its decode BATCH x (NEW - 1).
         prefill_tokens, decode_tokens = (float(v) for v in rows["tokens"])
-        assert prefill_tokens >= 2 * BATCH and prefill_tokens % BATCH == 0
-        assert decode_tokens == prefill_tokens * (NEW - 1)
+        assert prefill_tokens == prefill.intervals * BATCH
+        assert decode_tokens == decode.intervals * BATCH * (NEW - 1)
+        assert decode.intervals >= 2 and prefill.intervals >= decode.intervals
         assert set(rows) >= {"J/tok", "GPU J/tok", "tok/s", "energy", "samples"}
         # Decode rests on >= 10 samples per interval: its figures, as the engine has them.
-        live = app._snapshot.session.subphases
-        assert live is not None
-        decode = live.get("decode")
-        assert decode is not None and decode.method.startswith("samples")
+        assert decode.method.startswith("samples")
         j_tok, gpu_j_tok = rows["J/tok"][1], rows["GPU J/tok"][1]
-        assert fmt.DASH not in (j_tok, gpu_j_tok)
+        assert j_tok == human_joules(decode.energy_per_unit_j)
+        assert gpu_j_tok == human_joules(decode.gpu_energy_per_unit_j)
         assert float(rows["samples"][1]) >= 10
         # The prefill lasts a few ms, under one 0.02 s sample: "—" and the short reason.
         assert rows["J/tok"][0] == rows["GPU J/tok"][0] == rows["energy"][0] == fmt.DASH
@@ -188,3 +192,50 @@ def test_reasons_by_cause() -> None:
     (123.4, "123"), (12345, "12.3k"), (1_234_567, "1.23M")])
 def test_human_count(value: float | None, expected: str) -> None:
     assert fmt.human_count(value) == expected
+
+
+def test_live_figures_rest_on_the_same_intervals() -> None:
+    """A second request's edges have come (stamped 4, 5 and 7 s) but no reading after 7 s yet:
+    its decode is not folded, so the live decode figures are the first request's alone.
+
+    Power by request (period 4 s): prefill [0, 1] s at 10 W, decode [1, 3] s at 20 W, 5 W between
+    requests, each last 0.01 s ramping to the next (tests/unit/test_subphases.py works out the
+    joules: prefill 10.05 J, decode 39.925 J). Batch 4: 4 prefill tokens, 60 decode tokens.
+    """
+    from carbontop.meter import Traces, WindowMeter
+    from carbontop.model import PowerSample, Scope, SourceInfo
+    from carbontop.subphases import SubphaseMeter
+    from tests.unit.test_subphases import power_at
+
+    traces = Traces(SourceInfo(kind="sim", device_name="scripted", gpu_count=1, gpu_rail="GPU",
+                               gpu_scope=Scope.GPU_ONLY, interval_s=0.01))
+    window = WindowMeter(traces, 0.0, 0.0)
+    meter = SubphaseMeter(traces, 0.0)
+    meter.unit = "token"
+
+    def request(start: float, prefill: float, decode: float) -> None:
+        meter.edge("prefill", start, {"prefill": prefill - 4, "decode": decode - 60})
+        meter.edge("decode", start + 1, {"prefill": prefill})
+        meter.edge(None, start + 3, {"prefill": prefill, "decode": decode})
+
+    for i in range(0, 700):  # readings up to 6.99 s
+        t = round(i * 0.01, 2)
+        if t == 3.01:  # the first request's edges come just after its end
+            request(0.0, 4, 60)
+        traces.add_sample(PowerSample(t_s=t, t_unix_s=t, gpu_w=power_at(round(t % 4, 2))))
+        window.settle()
+        meter.settle(t)
+    request(4.0, 8, 120)  # the second request's edges; no reading after 7 s yet
+    meter.settle(6.99)
+    live = meter.report(window.totals(6.99), final=False)
+    assert live is not None
+    decode, prefill = live.get("decode"), live.get("prefill")
+    assert decode is not None and prefill is not None
+    assert (decode.intervals, decode.units) == (1, 60)  # 120 counted, 60 covered so far
+    assert decode.energy_j == pytest.approx(39.925, rel=1e-9)
+    assert decode.energy_per_unit_j == pytest.approx(39.925 / 60, rel=1e-9)
+    assert (prefill.intervals, prefill.units) == (2, 8)  # [4, 5] s is placed: folded
+    assert prefill.energy_per_unit_j == pytest.approx(2 * 10.05 / 8, rel=1e-6)
+    table = fmt.subphase_table(live, 28).split("\n")
+    assert _plain(table[1]).split() == ["J/tok", "2.51", "J", "665", "mJ"]  # 39.925 / 60
+    assert _plain(table[5]).split() == ["tokens", "8", "60"]
