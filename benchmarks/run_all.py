@@ -61,6 +61,24 @@ def _harness_verdicts(result: dict[str, Any]) -> list[str]:
     return harness.verdicts(result)
 
 
+def _llm_harness(quick: bool) -> dict[str, Any]:
+    from benchmarks import llm_harness  # imports torch: only when its turn comes
+
+    return llm_harness.run(quick, threads=1)
+
+
+def _llm_harness_table(result: dict[str, Any]) -> str:
+    from benchmarks import llm_harness
+
+    return llm_harness.table(result)
+
+
+def _llm_harness_verdicts(result: dict[str, Any]) -> list[str]:
+    from benchmarks import llm_harness
+
+    return llm_harness.verdicts(result)
+
+
 def _no_verdicts(_result: dict[str, Any]) -> list[str]:
     return []
 
@@ -74,6 +92,7 @@ STEPS: list[Step] = [
     ("overhead", overhead.run, overhead.table, overhead.verdicts),
     ("perturbation", perturbation.run, perturbation.table, perturbation.verdicts),
     ("harness", _harness, _harness_table, _harness_verdicts),
+    ("llm_harness", _llm_harness, _llm_harness_table, _llm_harness_verdicts),
 ]
 
 

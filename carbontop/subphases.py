@@ -134,10 +134,11 @@ class SubphaseMeter:
         self.start_s = start_s
         self.end_s: float | None = None
         self._open: tuple[str, float] | None = None
-        self._pending: deque[tuple[str, float, float]] = deque()
+        self._pending: deque[tuple[str, float, float, float]] = deque()  # with units at its end
         self._sums: dict[str, _Sums] = {}
         self._units: dict[str, float] = {}  # cumulative, as the program reports them
         self._committed: dict[str, float] = {}  # as of each sub-phase's last closed interval
+        self._folded: dict[str, float] = {}  # ...last folded one: what its energy so far covers
         self.unit: str | None = None
 
     @property
@@ -160,7 +161,8 @@ class SubphaseMeter:
         if self._open is not None:
             open_name, open_start = self._open
             if t_s > open_start:
-                self._pending.append((open_name, open_start, t_s))
+                self._pending.append((open_name, open_start, t_s,
+                                      self._units.get(open_name, 0.0)))
                 self._sums.setdefault(open_name, _Sums())
             self._committed[open_name] = self._units.get(open_name, 0.0)
         self._open = None if name is None or name == OTHER else (name, t_s)
@@ -180,16 +182,19 @@ class SubphaseMeter:
     def settle(self, now_s: float) -> None:
         """Folds every interval whose end edge the readings have placed."""
         while self._pending:
-            name, start, end = self._pending[0]
+            name, start, end, units = self._pending[0]
             if not self._resolved(end, now_s):
                 return
             self._fold(name, start, end, held=False)
+            self._folded[name] = units
             self._pending.popleft()
 
     def finish(self) -> None:
         """The window is over: folds what is left (an edge past the last reading is held)."""
         while self._pending:
-            self._fold(*self._pending.popleft(), held=True)
+            name, start, end, units = self._pending.popleft()
+            self._fold(name, start, end, held=True)
+            self._folded[name] = units
 
     def _resolved(self, end_s: float, now_s: float) -> bool:
         if not all(t.resolves(end_s) for t in self.traces.channels().values()):
@@ -220,7 +225,9 @@ class SubphaseMeter:
         """The sub-phases' figures against the window's; None when the program marked none.
 
         ``final``: units are those of closed intervals only (an interval open at the window's
-        end is not counted); otherwise they include the open one (the live view).
+        end is not counted); otherwise (the live view) those of the intervals folded so far, the
+        ones the energies cover, so that J per unit never divides one interval's joules by
+        another's units.
         """
         names = self.names()
         if not names or window is None:
@@ -228,7 +235,7 @@ class SubphaseMeter:
         phases: list[SubphaseFigures] = []
         for name in names:
             sums = self._sums.get(name, _Sums())
-            units = (self._committed.get(name) if final else self._units.get(name))
+            units = self._committed.get(name) if final else self._folded.get(name, 0.0)
             phases.append(self._figures(name, sums, units))
         basis = window.total_basis
         other = None

@@ -60,7 +60,7 @@ class SessionView:
     efficiency: Efficiency
     status: FinalStatus | None = None
     failure_reason: str | None = None
-    subphases: SubphaseReport | None = None  # prefill, decode... so far (units include open ones)
+    subphases: SubphaseReport | None = None  # prefill, decode... so far (placed intervals only)
 
     @property
     def progress(self) -> float | None:

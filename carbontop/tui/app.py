@@ -326,6 +326,7 @@ class CarbontopApp(App[int]):
         self.query_one(PowerPanel).show(snap)
         self.query_one(EnergyPanel).show(snap)
         self.query_one(WorkloadPanel).show(snap, selected.name if selected else None)
+        self.call_after_refresh(self._fit_left)
         panel = self.query_one(MessagesPanel)
         if panel.display:
             panel.show(self.messages)
@@ -341,6 +342,22 @@ class CarbontopApp(App[int]):
             if chart.display and chart.size.height > 0:
                 chart.draw(history, snap.t_unix_s, snap.source)
             self._last_chart = now
+
+    def _fit_left(self) -> None:
+        """The workload panel whole in the left column: the menu above it gives up rows when
+        the panel grows (its sub-phase table), and takes them back when it shrinks."""
+        with contextlib.suppress(NoMatches):
+            left = self.query_one("#left")
+            height = left.content_size.height
+            if height <= 0:
+                return
+            menu, log_panel = self.query_one(WorkloadMenu), self.query_one(MessagesPanel)
+            used = sum(w.outer_size.height for w in left.children
+                       if w.display and w is not menu and w is not log_panel)
+            if log_panel.display and log_panel.styles.min_height is not None:
+                used += int(log_panel.styles.min_height.value)
+            if menu.fit(height - used):  # the panel's width may change with the column's
+                self.call_after_refresh(self._refresh_panels)  # scrollbar: its text again
 
     def _board_text(self) -> str:
         """``MAXN · 44 °C``, fixed width, where the source reports a board state; else ``""``."""

@@ -10,10 +10,14 @@ from textual.markup import escape
 from carbontop import boards
 from carbontop.attribution import total_and_basis
 from carbontop.model import Phase, SourceInfo
+from carbontop.report import human_joules
 from carbontop.source_names import SOURCE_LABELS
+from carbontop.subphases import MIN_SAMPLES_PER_INTERVAL
 from carbontop.units import human_co2, human_duration, human_energy, human_power, human_rate
 
 if TYPE_CHECKING:
+    from carbontop.subphases import SubphaseFigures, SubphaseReport
+    from carbontop.summary import Efficiency
     from carbontop.views import HistoryPoint, Snapshot
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -178,6 +182,156 @@ def efficiency_lines(unit: str | None, throughput: float | None, per_unit_j: flo
     return lines
 
 
+SUBPHASE_COLUMN = 8  # the narrowest column: a space and up to seven characters ("12.3 mJ")
+SUBPHASE_COLUMN_MAX = 10  # wider ones, where the panel has room, keep the columns apart
+SUBPHASE_LABEL = 10  # "GPU J/tok"; narrower panels get short labels ("GPU")
+DASH = "—"
+FASTEST_SAMPLING_S = 0.01  # the fastest a power source samples (sysfs, tegrastats)
+# Workloads that can measure a sub-phase alone in whole windows (their own `mode=` param).
+SUBPHASE_MODES = {"llm-generate": ("prefill", "decode")}
+_UNIT_SHORT = {"token": "tok", "prompt token": "ptok", "image": "img", "iteration": "it",
+               "sample": "smp", "second": "s", "request": "req", "batch": "bat"}
+
+
+def short_unit(unit: str | None) -> str:
+    """``tok`` for token: a unit short enough for a table's row label."""
+    if not unit:
+        return "unit"
+    return _UNIT_SHORT.get(unit, unit[:5])
+
+
+def human_count(v: float | None) -> str:
+    """At most five characters: ``40``, ``51.2``, ``1960``, ``12.3k``, ``1.2M``."""
+    if v is None:
+        return "n/a"
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.3g}k"
+    if a >= 100 or a == round(a):
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+
+
+def _joules_cell(p: SubphaseFigures, j: float | None, tight: bool = False) -> str:
+    if p.energy_j is None:
+        return DASH
+    text = human_joules(j)
+    return text.replace(" ", "") if tight else text
+
+
+def _samples_cell(p: SubphaseFigures, tight: bool = False) -> str:
+    """What the energy rests on: an energy counter read at the edges, or samples per interval."""
+    if not p.intervals:
+        return DASH
+    if p.method.startswith("energy counter"):
+        return "ctr" if tight else "counter"
+    return f"{p.samples_per_interval:.3g}"
+
+
+def subphase_table(report: SubphaseReport, width: int = 28) -> str:
+    """The sub-phases side by side (prefill, decode...), as many as ``width`` holds.
+
+    Rows: J per unit on the total's basis and on the GPU figure, units/s, energy (total's basis),
+    units, and what the energy rests on (samples per interval, or the energy counter). An energy
+    the sampling does not resolve is "—" (:func:`subphase_reasons` says why).
+    """
+    phases = list(report.phases)
+    narrowest = SUBPHASE_COLUMN
+    if (width - 5) // narrowest < min(2, len(phases)):  # a narrow panel: "476mJ", two columns
+        narrowest -= 1
+    shown = phases[:max(1, min(len(phases), (width - 5) // narrowest))]
+    label_w = max(5, min(SUBPHASE_LABEL, width - narrowest * len(shown)))
+    col = max(narrowest, min(SUBPHASE_COLUMN_MAX, (width - label_w) // len(shown)))
+    full_unit = next((p.unit for p in shown if p.unit), None) or "unit"
+    unit = short_unit(full_unit)
+    long = label_w >= SUBPHASE_LABEL
+    count_label = f"{full_unit}s" if len(full_unit) + 1 < label_w else unit
+    tight = col < SUBPHASE_COLUMN
+    rows: list[tuple[str, list[str]]] = [
+        (f"J/{unit}", [_joules_cell(p, p.energy_per_unit_j, tight) for p in shown]),
+        (f"GPU J/{unit}" if long else "GPU", [_joules_cell(p, p.gpu_energy_per_unit_j, tight)
+                                              for p in shown]),
+        (f"{unit}/s", [human_count(p.units_per_s) for p in shown]),
+        ("energy" if long else "J", [_joules_cell(p, p.energy_j, tight) for p in shown]),
+        (count_label, [human_count(p.units) for p in shown]),
+        ("samples" if long else "smp", [_samples_cell(p, tight) for p in shown]),
+    ]
+    head = " " * label_w + "".join(
+        f"[b]{escape(_fit(p.name, col - 1 if col > 7 else col)):>{col}}[/]" for p in shown)
+    lines = [head]
+    for label, cells in rows:
+        line = f"{escape(_fit(label, label_w - 1)):<{label_w}}"
+        for cell in cells:
+            shown_cell = f"[$text-muted]{DASH}[/]" if cell == DASH else escape(cell)
+            line += " " * max(1, col - len(cell)) + shown_cell
+        lines.append(line)
+    if len(shown) < len(phases):
+        lines.append(f"[$text-muted]+{len(phases) - len(shown)} more in the summary[/]")
+    return "\n".join(lines)
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+def subphase_reasons(report: SubphaseReport, workload: str, live: bool) -> list[str]:
+    """Why a sub-phase's energy is "—", and what would resolve it: one short line per cause."""
+    waiting, unsensed, sparse = [], [], []
+    for p in report.phases:
+        if p.energy_j is not None:
+            continue
+        if not p.intervals:
+            waiting.append(p)
+        elif p.coverage is None:  # no power channel: CodeCarbon alone, once a second
+            unsensed.append(p)
+        else:
+            sparse.append(p)
+    reasons = []
+
+    def names(ps: list[SubphaseFigures]) -> str:
+        return ", ".join(p.name for p in ps)
+
+    def alone(ps: list[SubphaseFigures]) -> str:
+        modes = [f"mode={p.name}" for p in ps if p.name in SUBPHASE_MODES.get(workload, ())]
+        return f", or {' / '.join(modes)}" if modes else ""
+
+    if waiting:
+        reasons.append(f"{DASH} {names(waiting)}: no interval closed "
+                       + ("yet" if live else "in the window"))
+    if unsensed:
+        reasons.append(f"{DASH} {names(unsensed)}: CodeCarbon's 1 s readings cannot split "
+                       f"them{alone(unsensed)}")
+    def needed_s(p: SubphaseFigures) -> float:
+        return p.duration_s / p.intervals / MIN_SAMPLES_PER_INTERVAL
+
+    sampled = [p for p in sparse if needed_s(p) >= FASTEST_SAMPLING_S]
+    too_short = [p for p in sparse if needed_s(p) < FASTEST_SAMPLING_S]
+    if sampled:
+        every_s = min(needed_s(p) for p in sampled)
+        every = f"{every_s * 1e3:.2g} ms" if every_s < 1 else f"{every_s:.2g} s"
+        reasons.append(f"{DASH} {names(sampled)}: under {MIN_SAMPLES_PER_INTERVAL} samples "
+                       f"each: sample every {every}{alone(sampled)}")
+    if too_short:
+        modes = alone(too_short).removeprefix(", or ")
+        reasons.append(f"{DASH} {names(too_short)}: too short for {MIN_SAMPLES_PER_INTERVAL} "
+                       "samples each: " + (f"measure it alone, {modes}" if modes else
+                                           "an energy counter (NVML) splits it"))
+    return reasons
+
+
+def overall_lines(e: Efficiency, compact: bool) -> list[str]:
+    """The window's throughput and J per unit: one line above a sub-phase table (``60.4 tok/s ·
+    513 mJ/tok``, the room is the table's), else one figure a line."""
+    if not compact:
+        return efficiency_lines(e.unit, e.throughput_per_s, e.energy_per_unit_j, e.gflop_per_j)
+    u = short_unit(e.unit)
+    per_unit = (f"{human_joules(e.energy_per_unit_j)}/{u}" if e.energy_per_unit_j is not None
+                else f"n/a J/{u}")
+    return [f"all {human_count(e.throughput_per_s)} {u}/s · {per_unit}"]
+
+
 def workload_text(snap: Snapshot, selected: str | None) -> tuple[str, str, str]:
     """Title, body and failure reason ("" if none) of the workload panel: the running session,
     else the last one."""
@@ -193,19 +347,34 @@ def workload_text(snap: Snapshot, selected: str | None) -> tuple[str, str, str]:
             clock = f"window {human_duration(s.duration_s)} after warm-up"
         e = s.efficiency
         lines = [head, f"[$text-muted]{clock}[/]",
-                 *efficiency_lines(e.unit, e.throughput_per_s, e.energy_per_unit_j,
-                                   e.gflop_per_j)]
+                 *overall_lines(e, s.subphases is not None and bool(s.subphases.phases))]
         return f"Workload · {s.workload}", "\n".join(lines), s.failure_reason or ""
     last = snap.last_summary
     if last is not None:
         style = STATE_STYLES.get(last.status.value, "")
         e = last.efficiency
+        split = last.subphases is not None and bool(last.subphases.phases)
         lines = [f"[b {style}]{last.status.value}[/] after {human_duration(last.whole.duration_s)}",
-                 *efficiency_lines(e.unit, e.throughput_per_s, e.energy_per_unit_j,
-                                   e.gflop_per_j)]
+                 *overall_lines(e, split)]
         return f"Last run · {last.workload}", "\n".join(lines), last.failure_reason or ""
     hint = escape(selected) if selected else "a workload"
     return "Workload", f"[$text-muted]no session yet: s or Enter runs {hint}[/]", ""
+
+
+def subphase_text(snap: Snapshot, width: int) -> tuple[str, str]:
+    """The sub-phase table of the running session (else the last one) and why a figure is "—";
+    two empty strings when the program marked no sub-phases."""
+    s, last = snap.session, snap.last_summary
+    if s is not None:
+        report, workload, live = s.subphases, s.workload, True
+    elif last is not None:
+        report, workload, live = last.subphases, last.workload, False
+    else:
+        return "", ""
+    if report is None or not report.phases:
+        return "", ""
+    reasons = subphase_reasons(report, workload, live)
+    return subphase_table(report, width), "\n".join(escape(r) for r in reasons)
 
 
 

@@ -8,6 +8,7 @@ breaks these tests as it would break the app. It has every member of the faces' 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from carbontop.engine_api import SessionRequest
 from carbontop.meter import WindowTotals
 from carbontop.model import BoardBasis, FinalStatus, Phase, Scope, SourceInfo
 from carbontop.registry import WorkloadEntry
+from carbontop.subphases import OTHER, SubphaseFigures, SubphaseReport
 from carbontop.summary import Efficiency
 from carbontop.units import J_PER_KWH
 from carbontop.views import HistoryPoint, LiveFigures, SessionView, Snapshot
@@ -85,6 +87,54 @@ def measuring_snapshot() -> Snapshot:
         intensity=intensity(), live=live, cpu_ram_error=None,
         cpu_mode="TDP model: Intel Xeon E5-2690 v4, 135 W x load (estimated)",
         cpu_provenance="estimated",
+        session=session, last_summary=None, idle=totals(T0 - 60, T0, 4.0, 9.0, 2.0, 5.0, 3.0))
+
+
+LLM_WORKLOADS = [*WORKLOADS[:4], WorkloadEntry(
+    "llm-generate", "Decoder-only LM generation with a KV cache (random weights); unit token",
+    "token", "workloads.llm:LlmGenerate"), WORKLOADS[4]]
+LLM_REQUESTS, LLM_NEW_TOKENS = 17, 128
+PREFILL_S, DECODE_S = 0.061, 1.95  # per request
+SAMPLE_S = 0.01  # sysfs at 0.01 s: 6 samples per prefill (too few), 195 per decode
+
+
+def llm_snapshot() -> Snapshot:
+    """llm-generate, 36 s into a 60 s window sampled every 0.01 s: 17 requests finished; decode
+    resolved (195 samples per interval), prefill not (6 per interval, 10 needed)."""
+    now = T0 + 40.0
+    info = dataclasses.replace(SIM_INFO, interval_s=SAMPLE_S)
+    live = LiveFigures(gpu_w=18.4, board_w=31.7, cpu_rail_w=6.2, gpu_load_pct=97.0, cpu_w=9.8,
+                       ram_w=3.0, sample_age_s=0.005)
+    whole = totals(T0, now, 16.0, 29.0, 5.9, 9.1, 3.0)
+    window = totals(T0 + 4.0, now, 18.0, 31.0, 6.1, 9.6, 3.0)
+    prefill_units = LLM_REQUESTS
+    decode_units = LLM_REQUESTS * (LLM_NEW_TOKENS - 1)
+    units = prefill_units + decode_units
+    energy_j = (window.total_kwh or 0.0) * J_PER_KWH
+    eff = Efficiency(units=units, unit="token", throughput_per_s=units / 36.0,
+                     energy_per_unit_j=energy_j / units, units_per_j=units / energy_j,
+                     units_per_s_per_w=(units / 36.0) / 31.0, gflop_per_j=None)
+    prefill_s, decode_s = LLM_REQUESTS * PREFILL_S, LLM_REQUESTS * DECODE_S
+    per_interval = round(PREFILL_S / SAMPLE_S), round(DECODE_S / SAMPLE_S)
+    note = ("prefill: its intervals last 0.061 s and hold 6 samples each at 0.01 s sampling; "
+            "per-phase energy needs >= 10 per interval: sample every 0.0061 s or faster")
+    prefill = SubphaseFigures("prefill", LLM_REQUESTS, prefill_s, prefill_units, "token", None,
+                              None, LLM_REQUESTS * per_interval[0], 1.0, "not resolved", note)
+    decode = SubphaseFigures("decode", LLM_REQUESTS, decode_s, decode_units, "token",
+                             31.0 * decode_s, 18.0 * decode_s, LLM_REQUESTS * per_interval[1],
+                             1.0, f"samples ({per_interval[1]} per interval)")
+    other = SubphaseFigures(OTHER, 0, 36.0 - prefill_s - decode_s, None, "token", None, None, 0,
+                            None, "not resolved", note)
+    report = SubphaseReport((prefill, decode), other, window.total_basis, note)
+    session = SessionView(
+        run_id="1a2b3c4d-0000-4000-8000-000000000000", workload="llm-generate",
+        params={"preset": "small"}, phase=Phase.MEASURING, started_unix_s=T0, elapsed_s=40.0,
+        duration_s=60.0, measuring_elapsed_s=36.0, whole=whole, window=window, efficiency=eff,
+        subphases=report)
+    return Snapshot(
+        t_unix_s=now, source=info, source_connected=True, source_message=info.note,
+        intensity=intensity(), live=live, cpu_ram_error=None,
+        cpu_mode="TDP model: Intel Xeon E5-2690 v4, 135 W x load (estimated)",
         session=session, last_summary=None, idle=totals(T0 - 60, T0, 4.0, 9.0, 2.0, 5.0, 3.0))
 
 

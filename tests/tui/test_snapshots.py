@@ -16,7 +16,7 @@ import pytest
 
 from carbontop.config import Settings
 from carbontop.tui.app import CarbontopApp
-from tests.tui.fakes import T0, WORKLOADS, FakeEngine
+from tests.tui.fakes import LLM_WORKLOADS, T0, WORKLOADS, FakeEngine, llm_snapshot
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +45,27 @@ def test_main_screen_80x24(snap_compare: Any) -> None:
 
 def test_main_screen_120x40(snap_compare: Any) -> None:
     assert snap_compare(make_app(), terminal_size=(120, 40), run_before=settle)
+
+
+def make_llm_app() -> CarbontopApp:
+    """llm-generate measuring: prefill and decode side by side (decode resolved, prefill "—")."""
+    return CarbontopApp(FakeEngine(llm_snapshot()), LLM_WORKLOADS,
+                        Settings(output_dir=Path("results")), clock=lambda: T0)
+
+
+async def settle_fit(pilot: Any) -> None:
+    """As :func:`settle`, then the refreshes that fold the menu for the panel and redraw the
+    panel at its final width (the refresh timer would do it within a second)."""
+    await settle(pilot)
+    for _ in range(3):
+        pilot.app._refresh_panels()
+        await pilot.pause()
+        await pilot.pause()
+
+
+def test_llm_generate_80x24(snap_compare: Any) -> None:
+    assert snap_compare(make_llm_app(), terminal_size=(80, 24), run_before=settle_fit)
+
+
+def test_llm_generate_120x40(snap_compare: Any) -> None:
+    assert snap_compare(make_llm_app(), terminal_size=(120, 40), run_before=settle_fit)

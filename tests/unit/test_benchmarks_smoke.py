@@ -132,6 +132,20 @@ def test_harness() -> None:
     assert "GFLOP/s" in harness.table(result)
 
 
+def test_llm_harness() -> None:
+    from benchmarks import llm_harness
+
+    tiny = {"layers": "1", "d_model": "64", "heads": "2", "vocab": "256", "context": "64",
+            "prompt_tokens": "8", "new_tokens": "4"}
+    result = llm_harness.run(quick=True, pairs=1, block_s=0.05, params=tiny, threads=1)
+    ratio = result["summary"]["ratio"]
+    assert ratio["n"] == 1
+    # the verdict quotes this run's own figure and the verdict that figure deserves
+    (verdict,) = llm_harness.verdicts(result)
+    assert f"{ratio['median']:.3f}" in verdict
+    assert verdict.endswith("met" if ratio["median"] >= llm_harness.TARGET_RATIO else "MISSED")
+
+
 def test_cuda_check_without_a_gpu() -> None:
     env = python_env()
     env["CUDA_VISIBLE_DEVICES"] = ""  # the no-device path even on a machine with a GPU

@@ -1,5 +1,6 @@
-"""Past sessions of the results directory: the table of ``carbontop report``, a bar chart
-comparing the selected sessions, and one session's power trace replayed from gpu_log.csv."""
+"""Past sessions of the results directory: the table of ``carbontop report`` (with each session's
+power mode, trial and experiment), a bar chart comparing the selected sessions (labelled by power
+mode and trial), and one session's power trace replayed from gpu_log.csv."""
 
 from __future__ import annotations
 
@@ -34,12 +35,46 @@ from carbontop.units import J_PER_KWH, human_co2, human_duration, human_energy
 
 log = logging.getLogger(__name__)
 
-# (column key = report's sort key, header). Keys 1-8 sort by the column of that number.
+# (column key = report's sort key, or one of LOCAL_SORTS; header). Keys 1-9 sort by the column
+# of that number, a header by its own.
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("workload", "workload"), ("start", "when (UTC)"), ("duration", "time"),
-    ("energy", "energy"), ("co2", "CO2e"), ("throughput", "throughput"),
-    ("j_per_unit", "J/unit"), ("status", "status"))
+    ("workload", "workload"), ("power_mode", "mode/trial"), ("start", "when (UTC)"),
+    ("duration", "time"), ("energy", "energy"), ("co2", "CO2e"), ("throughput", "throughput"),
+    ("j_per_unit", "J/unit"), ("status", "status"), ("experiment", "experiment"))
+NUMBERED = 9
 MARK = "● "
+EXPERIMENT_CHARS = 8  # of the experiment id (a UUID): enough to tell experiments apart
+
+
+def _experiment_key(r: SessionRow) -> tuple[str, str]:
+    """Experiments apart, each one's trials in the order they ran."""
+    return r.experiment_id or "", r.start_time
+
+
+# Sort keys the report does not have, with their key function.
+LOCAL_SORTS = {"experiment": _experiment_key}
+
+
+def session_label(r: SessionRow) -> str:
+    """``MAXN 2/3``: the session's power mode and its trial, each where set. ``--power-modes``
+    writes the mode into the trial as well (``MAXN 2/3``): it is shown once."""
+    mode, trial = r.power_mode or "", r.trial or ""
+    if mode and (trial == mode or trial.startswith(mode + " ")):
+        trial = trial[len(mode):].strip()
+    return " ".join(x for x in (mode, trial) if x)
+
+
+def bar_labels(rows: list[SessionRow]) -> list[str]:
+    """The comparison chart's labels: power mode and trial (else the run id's start), after the
+    workload when the sessions are of several workloads; the run id where two would be alike."""
+    several = len({r.workload for r in rows}) > 1
+    labels = []
+    for r in rows:
+        parts = [r.workload[:10]] if several or not session_label(r) else []
+        parts.append(session_label(r) or r.run_id[:4])
+        labels.append(" ".join(parts))
+    return [f"{label} {r.run_id[:4]}" if labels.count(label) > 1 else label
+            for label, r in zip(labels, rows, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -94,10 +129,22 @@ def cells(r: SessionRow, marked: bool) -> list[str]:
     t = r.start
     when = "?" if t is None else t.strftime("%Y-%m-%d %H:%M")
     name = r.workload if len(r.workload) <= 40 else r.workload[:39] + "…"
-    return [(MARK if marked else "  ") + name, when, human_duration(r.duration_s),
-            human_energy(r.energy_kwh), human_co2(r.co2_kg),
+    return [(MARK if marked else "  ") + name, session_label(r), when,
+            human_duration(r.duration_s), human_energy(r.energy_kwh), human_co2(r.co2_kg),
             human_throughput(r.throughput_per_s, r.unit), human_joules(r.energy_per_unit_j),
-            r.status]
+            r.status, (r.experiment_id or "")[:EXPERIMENT_CHARS]]
+
+
+def sorted_rows(rows: list[SessionRow], sort: str) -> list[SessionRow]:
+    """As ``carbontop report --sort`` sorts, plus :data:`LOCAL_SORTS`; ``-`` descending, and rows
+    without the figure last either way."""
+    key = sort.lstrip("-")
+    if key not in LOCAL_SORTS:
+        return sort_rows(rows, sort)
+    keyed = LOCAL_SORTS[key]
+    present = [r for r in rows if keyed(r)[0]]
+    return sorted(present, key=keyed, reverse=sort.startswith("-")) + \
+        [r for r in rows if not keyed(r)[0]]
 
 
 class HistoryScreen(ModalScreen[None]):
@@ -107,7 +154,7 @@ class HistoryScreen(ModalScreen[None]):
         Binding("escape,q,h", "dismiss", "Close", show=False),
         Binding("space", "select_session", "Select", show=False),
         *(Binding(str(i + 1), f"sort('{key}')", f"Sort by {key}", show=False)
-          for i, (key, _) in enumerate(COLUMNS)),
+          for i, (key, _) in enumerate(COLUMNS[:NUMBERED])),
     ]
 
     def __init__(self, directory: Path) -> None:
@@ -121,7 +168,7 @@ class HistoryScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(f"[b]History[/]  [$text-muted]{escape(str(self.directory))}  ·  space select, "
-                     "Enter power trace, 1-8 or a header sorts, escape closes[/]",
+                     "Enter power trace, 1-9 or a header sorts, escape closes[/]",
                      id="history-title", markup=True)
         yield Static("", id="history-message", markup=False)
         yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
@@ -164,7 +211,7 @@ class HistoryScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         current = self._cursor_run_id()
         table.clear()
-        for r in sort_rows(self.rows, self.sort):
+        for r in sorted_rows(self.rows, self.sort):
             table.add_row(*cells(r, r.run_id in self.selected), key=r.run_id)
         if current is not None:
             try:
@@ -225,7 +272,8 @@ class HistoryScreen(ModalScreen[None]):
         plt.clear_figure()
         row = self._row(run_id)
         name = row.workload if row else run_id[:8]
-        plot.border_title = f"Power of {name} ({run_id[:8]}), W vs s"
+        label = session_label(row) if row else ""
+        plot.border_title = f"Power of {name}{' ' + label if label else ''} ({run_id[:8]}), W vs s"
         drawn = 0
         for values, label, colour in ((trace.board_w, "board", (254, 166, 43)),
                                       (trace.gpu_w, "GPU", (78, 201, 113))):
@@ -258,8 +306,9 @@ class HistoryScreen(ModalScreen[None]):
         else:
             plot.border_title = "Total energy (J)"
             values = [(r.energy_kwh or 0.0) * J_PER_KWH for r in rows]
-        labels = [f"{r.workload[:10]} {r.run_id[:4]}" for r in rows]
-        plt.bar(labels, values, color=(78, 201, 113))
+        # Horizontal bars: every label whole however many sessions, the first chosen on top.
+        plt.bar(bar_labels(rows)[::-1], values[::-1], color=(78, 201, 113),
+                orientation="horizontal")
         plot.refresh()
 
     async def action_dismiss(self, result: None = None) -> None:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from textual_plotext import PlotextPlot
 
 if TYPE_CHECKING:
-    from carbontop.engine import HistoryPoint
     from carbontop.model import SourceInfo
+    from carbontop.views import HistoryPoint
 
 WINDOW_S = 300.0
 # (field of HistoryPoint, legend, colour). Drawn in this order: where two series share a character

@@ -11,7 +11,7 @@ from carbontop.tui import format as fmt
 from carbontop.tui.widgets.text import Line
 
 if TYPE_CHECKING:
-    from carbontop.engine import Snapshot
+    from carbontop.views import Snapshot
 
 
 class EnergyPanel(Vertical):

@@ -16,6 +16,7 @@ from carbontop.registry import WorkloadEntry
 from carbontop.tui.widgets.text import Line
 
 NAME_WIDTH = 13
+MIN_LIST_ROWS = 3  # a folded menu still shows the highlighted workload and its neighbours
 
 
 def option_prompt(entry: WorkloadEntry) -> Content:
@@ -44,6 +45,7 @@ class WorkloadMenu(Vertical):
                  ) -> None:
         super().__init__(id=id)
         self.workloads = list(workloads)
+        self.folded_rows: int | None = None  # the list's rows while folded (fit)
 
     def compose(self) -> ComposeResult:
         yield OptionList(*(Option(option_prompt(e), id=e.name) for e in self.workloads),
@@ -67,6 +69,38 @@ class WorkloadMenu(Vertical):
                 self.option_list.highlighted = index
                 return True
         return False
+
+    def natural_height(self) -> int:
+        """Rows the menu takes as the stylesheet lays it out (borders, list, detail)."""
+        option_list, detail = self.option_list, self.query_one("#menu-detail", Line)
+        rows = option_list.option_count
+        css_max = option_list.styles.base.max_height
+        if css_max is not None and css_max.is_cells:
+            rows = min(rows, int(css_max.value))
+        css_height = detail.styles.base.height
+        if detail.styles.base.display != "none" and css_height is not None and \
+                css_height.is_cells:
+            rows += int(css_height.value)
+        return rows + self.styles.gutter.height
+
+    def fit(self, room: int) -> bool:
+        """Takes at most ``room`` rows: while the workload panel below needs them (a sub-phase
+        table at 80x24), the detail line hides and the list shortens to what is left, never under
+        :data:`MIN_LIST_ROWS` (it scrolls to the highlight). True if the menu changed."""
+        want = None if self.natural_height() <= room else \
+            max(MIN_LIST_ROWS, room - self.styles.gutter.height)
+        if want == self.folded_rows:
+            return False
+        self.folded_rows = want
+        option_list, detail = self.option_list, self.query_one("#menu-detail", Line)
+        if want is None:
+            option_list.styles.clear_rule("max_height")
+            detail.styles.clear_rule("display")
+        else:
+            option_list.styles.max_height = want
+            detail.styles.display = "none"
+        option_list.scroll_to_highlight()
+        return True
 
     @on(OptionList.OptionHighlighted, "#menu-list")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:

@@ -14,7 +14,7 @@ from carbontop.tui import format as fmt
 from carbontop.tui.widgets.text import Line
 
 if TYPE_CHECKING:
-    from carbontop.engine import HistoryPoint, Snapshot
+    from carbontop.views import HistoryPoint, Snapshot
 
 SPARK_S = 60.0
 SPARK_WIDTH = 16
