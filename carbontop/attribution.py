@@ -50,7 +50,7 @@ def attribute(info: SourceInfo, gpu_kwh: float | None, board_kwh: float | None,
     ``cpu_kwh`` and ``ram_kwh`` are CodeCarbon's; ``cpu_rail_kwh`` is the board's CPU rail.
     """
     if board_kwh is not None and info.board_basis is not None:
-        return _board_total(info, board_kwh, gpu_kwh, ram_kwh)
+        return _board_total(info, board_kwh, gpu_kwh, ram_kwh, cpu_rail_kwh)
     if gpu_kwh is None and (info.measures_gpu or info.board_basis is not None):
         # The source measures this board but nothing was integrated (every reading lost):
         # CodeCarbon's CPU and RAM alone would pass for a total they are not.
@@ -113,15 +113,22 @@ def _holds(info: SourceInfo, scope: Scope | None, cpu_channel: tuple[str, ...]) 
 
 
 def _board_total(info: SourceInfo, board_kwh: float, gpu_kwh: float | None,
-                 ram_kwh: float | None) -> Attribution:
-    """The board figure is the total; GPU and RAM are carved out of it, the rest is "CPU"."""
+                 ram_kwh: float | None, cpu_rail_kwh: float | None) -> Attribution:
+    """The board figure is the total. The GPU rail and a measured CPU rail are carved out of it
+    first (measured beats estimated), then CodeCarbon's RAM estimate from what is left; the
+    rest of the board figure goes with the CPU."""
     gpu = min(gpu_kwh, board_kwh) if gpu_kwh is not None else 0.0
-    ram = min(ram_kwh, board_kwh - gpu) if ram_kwh is not None else 0.0
-    rest = max(0.0, board_kwh - gpu - ram)
+    cpu_rail = (min(cpu_rail_kwh, board_kwh - gpu)
+                if cpu_rail_kwh is not None and info.cpu_rail is not None else 0.0)
+    ram = min(ram_kwh, board_kwh - gpu - cpu_rail) if ram_kwh is not None else 0.0
+    rest = max(0.0, board_kwh - gpu - ram)  # the CPU rail and what no rail names
     gpu_what = (f"{info.gpu_rail} ({info.gpu_scope.value})"
                 if info.gpu_rail and info.gpu_scope else "no GPU rail")
+    cpu_what = (f"CPU rail {info.cpu_rail} (measured) + the rest of the board figure"
+                if cpu_rail_kwh is not None and info.cpu_rail is not None
+                else "the rest of the board figure")
     note = (f"gpu_energy = {gpu_what}, ram_energy = RAM (CodeCarbon, estimated), "
-            "cpu_energy = the rest of the board figure (CPU, SOC, memory controller...)")
+            f"cpu_energy = {cpu_what} (CPU, SOC, memory controller...)")
     return Attribution(board_kwh, _board_label(info), ("board",),
                        Components(gpu if gpu_kwh is not None else None, rest,
                                   ram if ram_kwh is not None else None, note))

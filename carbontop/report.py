@@ -252,6 +252,15 @@ def _parse_time(text: str | None) -> datetime | None:
     return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
 
 
+def session_label(r: SessionRow) -> str:
+    """``MAXN 2/3``: the session's power mode and its trial, each where set. ``--power-modes``
+    writes the mode into the trial as well (``MAXN 2/3``): it is shown once."""
+    mode, trial = r.power_mode or "", r.trial or ""
+    if mode and (trial == mode or trial.startswith(mode + " ")):
+        trial = trial[len(mode):].strip()
+    return " ".join(x for x in (mode, trial) if x)
+
+
 # -- writing ------------------------------------------------------------------------------------
 
 _UNIT_ABBREV = {"iteration": "it", "image": "img", "token": "tok", "sample": "smp",
@@ -357,7 +366,7 @@ def _detail_lines(rows: Sequence[SessionRow], sep: str) -> list[str]:
         return []
 
     def cells(r: SessionRow) -> list[str]:
-        label = " ".join(x for x in (r.power_mode, r.trial) if x) or "-"
+        label = session_label(r) or "-"
         ttft = "n/a" if r.ttft_median_s is None else human_duration_ms(r.ttft_median_s)
         return [r.workload, label, human_joules(r.prefill_energy_per_unit_j),
                 human_joules(r.decode_energy_per_unit_j),

@@ -34,7 +34,7 @@ def too_short_note(duration_s: float, sample_period_s: float) -> str | None:
     if sample_period_s <= 0 or duration_s >= MIN_WINDOW_SAMPLE_PERIODS * sample_period_s:
         return None
     return (f"window too short to measure ({duration_s:.3g} s < "
-            f"{MIN_WINDOW_SAMPLE_PERIODS} sample periods of {sample_period_s:.3g} s)")
+            f"{MIN_WINDOW_SAMPLE_PERIODS} sample periods of {sample_period_s:.2g} s)")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     module needs no torch, not even for its annotations."""
 
 
+def dtype_name(dtype: object) -> str:
+    """``float16`` for ``torch.float16`` (no ``str.removeprefix``: the child may run on 3.8)."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     """``auto``: CUDA when ``torch.cuda.is_available()``, else CPU; otherwise the named device."""
     import torch

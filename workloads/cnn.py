@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from carbontop.workload import Step, Workload
-from carbontop.workload_torch import pick_device, pick_dtype, pick_size
+from carbontop.workload_torch import dtype_name, pick_device, pick_dtype, pick_size
 
 if TYPE_CHECKING:
     import torch
@@ -106,6 +106,6 @@ class CnnInference(Workload):
             "batch": str(self.batch),
             "image_size": str(self.image_size),
             "width": str(self.width),
-            "dtype": str(self.dtype).removeprefix("torch."),
+            "dtype": dtype_name(self.dtype),
             "parameters": str(self.n_parameters),
         }

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from carbontop.clock import session_time_s
 from carbontop.errors import BadInput
 from carbontop.workload import Step, Workload
-from carbontop.workload_torch import pick_device, torch_info
+from carbontop.workload_torch import dtype_name, pick_device, torch_info
 
 if TYPE_CHECKING:
     import torch
@@ -345,7 +345,7 @@ class LlmGenerate(Workload):
             **super().info(),
             **{key: str(getattr(shape, key)) for key in _SIZE_KEYS},
             "mode": self.mode,
-            "dtype": str(self.dtype).removeprefix("torch."),
+            "dtype": dtype_name(self.dtype),
             "parameters": str(self.n_parameters),
             # what a unit is in this mode (the child reports units under this name)
             "unit": "prompt token" if self.mode == "prefill" else "token",

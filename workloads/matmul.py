@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from carbontop.workload import Step, Workload
-from carbontop.workload_torch import pick_device, pick_dtype, pick_size
+from carbontop.workload_torch import dtype_name, pick_device, pick_dtype, pick_size
 
 if TYPE_CHECKING:
     import torch
@@ -50,5 +50,5 @@ class Matmul(Workload):
         self.tensors = None
 
     def info(self) -> dict[str, str]:
-        dtype = str(self.dtype).removeprefix("torch.")
+        dtype = dtype_name(self.dtype)
         return {**super().info(), "size": str(self.size), "dtype": dtype}

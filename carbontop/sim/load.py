@@ -26,6 +26,9 @@ class SimLoad:
         """The workload's phase (None: no workload)."""
         with self._lock:
             self._phase = phase
+            if phase is None:  # no workload: what the last one drove does not linger
+                self._cpu_fraction = 0.0
+                self._gpu_intensity = 1.0
 
     def set_cpu_fraction(self, f: float) -> None:
         """The workload's real CPU use, 0..1 of the whole machine."""

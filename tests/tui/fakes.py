@@ -135,6 +135,7 @@ def llm_snapshot() -> Snapshot:
         t_unix_s=now, source=info, source_connected=True, source_message=info.note,
         intensity=intensity(), live=live, cpu_ram_error=None,
         cpu_mode="TDP model: Intel Xeon E5-2690 v4, 135 W x load (estimated)",
+        cpu_provenance="estimated",
         session=session, last_summary=None, idle=totals(T0 - 60, T0, 4.0, 9.0, 2.0, 5.0, 3.0))
 
 

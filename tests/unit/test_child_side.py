@@ -8,6 +8,7 @@ check, from the import graph, that those modules import the standard library and
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -164,3 +165,21 @@ def test_builtins_and_the_test_plugins_use_the_new_home() -> None:
     sources = [*(ROOT / "workloads").glob("*.py"), *DATA.glob("*.py")]
     users = sorted(path.name for path in sources if "workloads.base" in path.read_text())
     assert users == ["legacy_plugin.py"]  # (workloads/base.py names itself by its parts)
+
+
+# str methods newer than 3.8 that vermin cannot see on a value whose type it does not know
+NEWER_THAN_38 = {"removeprefix": "3.9", "removesuffix": "3.9"}
+
+
+def test_no_str_method_newer_than_38_in_the_child_side() -> None:
+    """``str(x).removeprefix(...)`` crashed every torch workload under JetPack 5's Python 3.8,
+    and vermin passes it (it cannot tell ``str(...)`` returns a str)."""
+    found = []
+    for pattern in py38_globs():
+        for name in sorted(ROOT.glob(pattern)):
+            tree = ast.parse(name.read_text(), str(name))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and node.attr in NEWER_THAN_38:
+                    found.append(f"{name.relative_to(ROOT)}:{node.lineno} .{node.attr}() "
+                                 f"needs Python {NEWER_THAN_38[node.attr]}")
+    assert not found, found

@@ -14,8 +14,6 @@ from carbontop.sources.detect import AUTO_FALLBACK, AUTO_ORDER, open_source
 from carbontop.sources.sysfs import SYS_ROOT_ENV
 from tests.sysfs_trees import build
 
-pytest.importorskip("jtop")
-
 
 @pytest.fixture
 def jtop_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

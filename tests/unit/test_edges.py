@@ -690,3 +690,18 @@ def test_engine_restarts_the_window_at_a_second_measuring_edge(tmp_path: Path) -
     assert summary.window is not None
     assert summary.window.duration_s == pytest.approx(3.0)
     assert summary.window.gpu_kwh * J == pytest.approx(30.0)
+
+
+def test_a_measured_cpu_rail_is_carved_out_of_the_board_before_the_ram_estimate() -> None:
+    # AGX Orin summed: board 10 kWh, GPU+SOC 4, CPU+CV rail 3, CodeCarbon's RAM estimate 5:
+    # RAM gets only what is left after the two measured rails (3), CPU the rail and the rest (3).
+    agx = SourceInfo(kind="jtop", device_name="AGX Orin", gpu_rail="VDD_GPU_SOC",
+                     gpu_scope=Scope.GPU_SOC_SHARED, board_basis=BoardBasis.SUM_OF_RAILS,
+                     cpu_rail="VDD_CPU_CV", interval_s=1.0)
+    a = attribute(agx, gpu_kwh=4.0, board_kwh=10.0, cpu_kwh=0.5, ram_kwh=5.0, cpu_rail_kwh=3.0)
+    parts = a.components
+    assert (parts.gpu_kwh, parts.cpu_kwh, parts.ram_kwh) == (4.0, 3.0, 3.0)
+    assert "CPU rail VDD_CPU_CV (measured)" in parts.note
+    small_ram = attribute(agx, gpu_kwh=4.0, board_kwh=10.0, cpu_kwh=0.5, ram_kwh=1.0,
+                          cpu_rail_kwh=3.0)
+    assert (small_ram.components.cpu_kwh, small_ram.components.ram_kwh) == (5.0, 1.0)

@@ -78,12 +78,15 @@ def test_the_writer_stamps_each_line_on_the_session_clock(progress_pipe: int) ->
         assert before - 1e-6 <= p.t_s <= after + 1e-6  # 6 decimals: rounding by 0.5 us
 
 
-def test_without_carbontop_the_calls_do_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_carbontop_the_calls_do_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                capfd: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv(progress.PROGRESS_FD_ENV, raising=False)
-    progress.phase("measure")
-    progress.units(1)
+    assert progress.phase("measure") is None
+    assert progress.units(1) is None
     monkeypatch.setenv(progress.PROGRESS_FD_ENV, "987")  # a closed descriptor: still no error
-    progress.phase("measure")
+    assert progress.phase("measure") is None
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # nothing written anywhere the program would see
 
 
 def python38() -> str | None:

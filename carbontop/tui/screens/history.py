@@ -28,6 +28,7 @@ from carbontop.report import (
     human_joules,
     human_throughput,
     load_sessions,
+    session_label,
     sort_rows,
 )
 from carbontop.results import schema
@@ -53,15 +54,6 @@ def _experiment_key(r: SessionRow) -> tuple[str, str]:
 
 # Sort keys the report does not have, with their key function.
 LOCAL_SORTS = {"experiment": _experiment_key}
-
-
-def session_label(r: SessionRow) -> str:
-    """``MAXN 2/3``: the session's power mode and its trial, each where set. ``--power-modes``
-    writes the mode into the trial as well (``MAXN 2/3``): it is shown once."""
-    mode, trial = r.power_mode or "", r.trial or ""
-    if mode and (trial == mode or trial.startswith(mode + " ")):
-        trial = trial[len(mode):].strip()
-    return " ".join(x for x in (mode, trial) if x)
 
 
 def bar_labels(rows: list[SessionRow]) -> list[str]:
