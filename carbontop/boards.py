@@ -77,11 +77,6 @@ def input_rail(rails: Iterable[str]) -> str | None:
     return None
 
 
-def is_input_rail(name: str | None) -> bool:
-    """True for an input rail name (what ``power['tot']['name']`` holds when measured)."""
-    return name in INPUT_RAILS
-
-
 def is_carrier_input(name: str | None) -> bool:
     """True for an input rail on the carrier board (Thor's VIN), not on the module."""
     return name in CARRIER_INPUT_LABELS
