@@ -22,7 +22,7 @@ from pathlib import Path
 from carbontop.errors import BadInput
 from carbontop.results import schema
 from carbontop.results.csv_files import FORMULA_PREFIXES, read_header
-from carbontop.units import human_co2, human_duration, human_energy
+from carbontop.units import human_co2, human_duration, human_energy, human_joules, human_throughput
 
 log = logging.getLogger(__name__)
 
@@ -262,47 +262,6 @@ def session_label(r: SessionRow) -> str:
 
 
 # -- writing ------------------------------------------------------------------------------------
-
-_UNIT_ABBREV = {"iteration": "it", "image": "img", "token": "tok", "sample": "smp",
-                "second": "s", "batch": "bat", "request": "req"}
-
-
-def _compact(v: float) -> str:
-    a = abs(v)
-    if a >= 1e6:
-        return f"{v / 1e6:.1f}M"
-    if a >= 1e4:
-        return f"{v / 1e3:.1f}k"
-    if a >= 100:
-        return f"{v:.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
-def _unit(unit: str | None) -> str:
-    if not unit:
-        return "u"
-    return _UNIT_ABBREV.get(unit, unit[:5])
-
-
-def human_throughput(v: float | None, unit: str | None) -> str:
-    return "n/a" if v is None else f"{_compact(v)} {_unit(unit)}/s"
-
-
-def human_joules(j: float | None) -> str:
-    if j is None:
-        return "n/a"
-    if j >= 1e6:
-        return f"{_compact(j / 1e6)} MJ"
-    if j >= 1e3:
-        return f"{_compact(j / 1e3)} kJ"
-    if j >= 1:
-        return f"{_compact(j)} J"
-    if j >= 1e-3:
-        return f"{_compact(j * 1e3)} mJ"
-    return f"{_compact(j * 1e6)} uJ"
-
 
 _HEADERS = ("workload", "start (UTC)", "time", "energy", "CO2e", "throughput", "J/unit",
             "status")

@@ -10,10 +10,17 @@ from textual.markup import escape
 from carbontop import boards
 from carbontop.attribution import total_and_basis
 from carbontop.model import Phase, SourceInfo
-from carbontop.report import human_joules
 from carbontop.source_names import SOURCE_LABELS
 from carbontop.subphases import MIN_SAMPLES_PER_INTERVAL
-from carbontop.units import human_co2, human_duration, human_energy, human_power, human_rate
+from carbontop.units import (
+    abbreviated_unit,
+    human_co2,
+    human_duration,
+    human_energy,
+    human_joules,
+    human_power,
+    human_rate,
+)
 
 if TYPE_CHECKING:
     from carbontop.subphases import SubphaseFigures, SubphaseReport
@@ -189,15 +196,9 @@ DASH = "—"
 FASTEST_SAMPLING_S = 0.01  # the fastest a power source samples (sysfs, tegrastats)
 # Workloads that can measure a sub-phase alone in whole windows (their own `mode=` param).
 SUBPHASE_MODES = {"llm-generate": ("prefill", "decode")}
-_UNIT_SHORT = {"token": "tok", "prompt token": "ptok", "image": "img", "iteration": "it",
-               "sample": "smp", "second": "s", "request": "req", "batch": "bat"}
-
-
 def short_unit(unit: str | None) -> str:
     """``tok`` for token: a unit short enough for a table's row label."""
-    if not unit:
-        return "unit"
-    return _UNIT_SHORT.get(unit, unit[:5])
+    return abbreviated_unit(unit) if unit else "unit"
 
 
 def human_count(v: float | None) -> str:

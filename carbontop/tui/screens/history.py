@@ -25,14 +25,19 @@ from carbontop.errors import BadInput
 from carbontop.report import (
     DEFAULT_SORT,
     SessionRow,
-    human_joules,
-    human_throughput,
     load_sessions,
     session_label,
     sort_rows,
 )
 from carbontop.results import schema
-from carbontop.units import J_PER_KWH, human_co2, human_duration, human_energy
+from carbontop.units import (
+    J_PER_KWH,
+    human_co2,
+    human_duration,
+    human_energy,
+    human_joules,
+    human_throughput,
+)
 
 log = logging.getLogger(__name__)
 
