@@ -29,6 +29,7 @@ from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static
 from textual.worker import Worker, WorkerState
 
@@ -188,12 +189,16 @@ class CarbontopApp(App[int]):
         silence_library_stderr()
         self.engine.add_listener(self._engine_listener)
         self._install_signal_handlers()
+        self._refresh_timer: Timer | None = None
+        self._at_sampling_pace = False
         self._refresh_panels()
         # After the first frame: opening imports and starts the source and CodeCarbon, work
         # that would otherwise share the interpreter with the first paint.
         self.call_after_refresh(self._start_opening)
         self.call_after_refresh(self._first_refresh)
-        self.set_interval(self.refresh_s, self._refresh_panels, name="refresh")
+        # 2.5 times a second until the first watts are shown (they appear as soon as the
+        # source delivers), then at the sampling pace.
+        self._refresh_timer = self.set_interval(REFRESH_S, self._refresh_panels, name="refresh")
         self.query_one("#menu-list", OptionList).focus()
 
     @property
@@ -315,6 +320,12 @@ class CarbontopApp(App[int]):
                 self.query_one(StatusBar).starting(STARTING_TEXT, self._state_note())
                 return
             self._show(snap)
+            if (not self._at_sampling_pace and self._refresh_timer is not None
+                    and snap.live.sample_age_s is not None):
+                self._at_sampling_pace = True
+                self._refresh_timer.stop()
+                self._refresh_timer = self.set_interval(self.refresh_s, self._refresh_panels,
+                                                        name="refresh")
         except NoMatches:  # a panel's parts are not mounted yet (start) or already gone (exit)
             log.debug("refresh skipped: panels not mounted")
 

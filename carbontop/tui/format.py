@@ -11,7 +11,6 @@ from carbontop import boards
 from carbontop.attribution import total_and_basis
 from carbontop.model import Phase, SourceInfo
 from carbontop.source_names import SOURCE_LABELS
-from carbontop.subphases import MIN_SAMPLES_PER_INTERVAL
 from carbontop.units import (
     abbreviated_unit,
     human_co2,
@@ -279,6 +278,10 @@ def _fit(text: str, width: int) -> str:
 
 def subphase_reasons(report: SubphaseReport, workload: str, live: bool) -> list[str]:
     """Why a sub-phase's energy is "—", and what would resolve it: one short line per cause."""
+    # Imported here, on the first sub-phase shown: the measuring core (12 ms of imports) stays
+    # out of the dashboard's first frame.
+    from carbontop.subphases import MIN_SAMPLES_PER_INTERVAL
+
     waiting, unsensed, sparse = [], [], []
     for p in report.phases:
         if p.energy_j is not None:
