@@ -15,14 +15,11 @@ The figures below are worked out by hand from the millivolts and milliamps the t
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from textual.widgets import Digits
@@ -32,29 +29,11 @@ from carbontop.deferred_engine import DeferredEngine
 from carbontop.registry import list_workloads
 from carbontop.results import schema
 from carbontop.tui.app import CarbontopApp, build_dashboard_engine
-from carbontop.tui.widgets.text import Line
 from tests.sysfs_trees import SysfsTree, build
+from tests.tui.test_app import rows, text, until
 
 SIZE = (110, 32)
 J_PER_KWH = 3.6e6
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def text(app: CarbontopApp, selector: str) -> str:
-    return app.query_one(selector, Line).plain
-
-
-async def until(pilot: Any, condition: Callable[[], object], timeout: float = 30.0,
-                what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        await pilot.pause(0.1)
 
 
 @pytest.fixture

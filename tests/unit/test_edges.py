@@ -82,17 +82,6 @@ def test_window_opened_before_its_samples_arrive() -> None:
     assert window.totals(6.0).gpu_kwh * J == pytest.approx(50.0)
 
 
-def test_ramp_is_cut_exactly_at_the_edges() -> None:
-    # P(t) = 2 t W sampled every 0.5 s; the trapezoid is exact for a ramp: E(a..b) = b^2 - a^2.
-    traces = Traces(ORIN_NX)
-    for i in range(21):
-        traces.add_sample(orin(i * 0.5, gpu=2 * i * 0.5, board=None))
-    window = WindowMeter(traces, 1.25, 0.0)
-    window.close(7.75, 0.0)
-    window.finish()
-    assert window.totals(10.0).gpu_kwh * J == pytest.approx(7.75**2 - 1.25**2)
-
-
 def test_codecarbon_reading_is_taken_once_and_prorated_at_edges() -> None:
     # A constant 10 W CPU, CodeCarbon reading every 1.0 s from t = 0: a window from 0.04 s to
     # 10.12 s holds 10.08 s of it: 100.8 J, from 11 readings (the first and last in part).
